@@ -53,6 +53,7 @@ const BCRYPT_COST = 5;
 const READY_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 const LOG_LINES = 200;
+const PORT_ATTEMPTS = 3;
 
 /** Every registry still running, killed if the test process exits without stopping it. */
 const running = new Set<ChildProcess>();
@@ -165,9 +166,8 @@ export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Pro
   const workDir = mkdtempSync(join(tmpdir(), 'gantry-registry-'));
   const storageDir = opts.storageDir ?? join(workDir, 'storage');
   mkdirSync(storageDir, { recursive: true });
-  const port = await freePort();
   const configFile = join(workDir, 'config.yml'); // JSON is valid YAML
-  writeFileSync(configFile, JSON.stringify(buildConfig(port, storageDir, workDir, opts), null, 2));
+  let port = 0;
 
   const lines: string[] = [];
   const record = (chunk: Buffer): void => {
@@ -185,7 +185,8 @@ export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Pro
     child.stderr?.on('data', record);
     let exited: string | undefined;
     child.once('error', (err) => (exited = `spawn failed: ${err.message}`));
-    child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
+    // 'close', not 'exit': by then all of its stderr has been read into `lines`.
+    child.once('close', (code, signal) => (exited = `exited with ${signal ?? code}`));
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (exited !== undefined) {
@@ -209,11 +210,18 @@ export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Pro
     clearTimeout(timer);
   };
 
-  try {
-    await launch();
-  } catch (err) {
-    rmSync(workDir, { recursive: true, force: true });
-    throw err;
+  // Another process may take the free port before the registry binds it: pick a new one.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeFileSync(configFile, JSON.stringify(buildConfig(port, storageDir, workDir, opts), null, 2));
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (attempt < PORT_ATTEMPTS && /address already in use/.test(String(err))) continue;
+      rmSync(workDir, { recursive: true, force: true });
+      throw err;
+    }
   }
   const scheme = opts.tls ? 'https' : 'http';
   return {

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -133,6 +133,19 @@ describe('docker-registry harness', () => {
     assert.equal(after.headers['docker-content-digest'], digest);
   });
 
+  test('a given storageDir is reused by the next registry and kept on stop', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const storageDir = join(scratch, 'shared-storage');
+    const first = await startDockerRegistry({ storageDir });
+    const digest = await pushTinyImage(first.url, 'shared/repo', 'v1');
+    await first.stop();
+    assert.ok(existsSync(join(storageDir, 'docker', 'registry', 'v2', 'repositories', 'shared', 'repo')));
+    const second = await startDockerRegistry({ storageDir });
+    t.after(() => second.stop());
+    const res = await call(`${second.url}/v2/shared/repo/manifests/${digest}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(res.status, 200);
+  });
+
   test('several registries run at once on their own ports and storage', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const [a, b] = await Promise.all([startDockerRegistry(), startDockerRegistry()]);
@@ -142,6 +155,16 @@ describe('docker-registry harness', () => {
     await pushTinyImage(a.url, 'only/in-a', 'v1');
     assert.equal((await call(`${a.url}/v2/only/in-a/tags/list`)).status, 200);
     assert.equal((await call(`${b.url}/v2/only/in-a/tags/list`)).status, 404);
+  });
+
+  test('a registry that cannot start rejects with its own error output', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const missing = join(scratch, 'no-such-cert.pem');
+    await assert.rejects(startDockerRegistry({ tls: { certFile: missing, keyFile: missing } }), (err: Error) => {
+      assert.match(err.message, /exited with .* before it was ready/);
+      assert.match(err.message, /no-such-cert\.pem/);
+      return true;
+    });
   });
 
   test('TLS with our CA: a verified handshake succeeds, without the CA it fails', async (t) => {
