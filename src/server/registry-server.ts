@@ -1,0 +1,90 @@
+/**
+ * `createRegistryServer`: the embedded registry, an OCI distribution spec v1.1 registry on
+ * `node:http`/`node:https` (no framework) over directory or in-memory storage.
+ *
+ *   request → router (route, name check, auth, log line) → handler → storage
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createAuthorizer } from './auth.js';
+import { resolveOptions, type RegistryServerOptions } from './options.js';
+import { createRouter } from './router.js';
+import { openFilesystemStorage } from './storage/filesystem.js';
+import { createMemoryStorage } from './storage/memory.js';
+import type { Storage } from './storage/types.js';
+
+export interface RegistryServer {
+  /** `http://host:port` or `https://host:port` (IPv6 hosts in brackets). */
+  readonly url: string;
+  readonly host: string;
+  /** The bound port (the real one when `listen.port` was 0). */
+  readonly port: number;
+  readonly storage: Storage;
+  /** Stops accepting connections, closes idle and active ones, and releases storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Idle keep-alive sockets stay open this long: longer than clients' own idle timeouts
+ * (undici 4 s, Go 90 s would reconnect anyway), so the client, not the server, closes them
+ * and a request never races a server-side close.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+export async function createRegistryServer(options: RegistryServerOptions = {}): Promise<RegistryServer> {
+  const resolved = await resolveOptions(options);
+  const storage = resolved.storage === 'memory' ? createMemoryStorage() : await openFilesystemStorage(resolved.storage);
+  let url = '';
+  const auth = resolved.auth;
+  const authorizer = await createAuthorizer(auth, () => `${url}/token`);
+  const router = createRouter({
+    storage,
+    authorizer,
+    deleteEnabled: resolved.deleteEnabled,
+    ...(resolved.log ? { log: resolved.log } : {}),
+    ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res) } : {}),
+  });
+
+  // Large uploads take as long as they take: no whole-request timeout, only a headers one.
+  const serverOptions = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, headersTimeout: 60_000 };
+  const server = resolved.tls
+    ? https.createServer({
+        ...serverOptions,
+        cert: resolved.tls.cert,
+        key: resolved.tls.key,
+        ...(resolved.tls.clientCa ? { ca: resolved.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      }, router)
+    : http.createServer(serverOptions, router);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(resolved.port, resolved.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  url = `${resolved.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host: address.address,
+    port: address.port,
+    storage,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).then(() => storage.close());
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Crash-safe file writes: write a temporary file, fsync it, rename it over the target and
+ * fsync the directory. A reader (or a restarted process) sees the old file or the new one,
+ * never half of one. Temporary files live in `<root>/tmp`, on the same filesystem as the
+ * targets so that rename is atomic.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Moves a finished, fsynced file into place and makes the rename durable. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  const dir = dirname(to);
+  await mkdir(dir, { recursive: true });
+  await rename(from, to);
+  await fsyncDirectory(dir);
+}
+
+export async function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer): Promise<void> {
+  const tmp = join(tmpDir, `${randomUUID()}.tmp`);
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  try {
+    await renameDurably(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
