@@ -1,0 +1,140 @@
+/**
+ * Errors from token servers and registries on the auth path, mapped the way Docker's
+ * `HandleErrorResponse` does (distribution `registry/client/errors.go`, reference §3.4), and
+ * rendered with Docker's errcode wording so users see `denied: requested access to the
+ * resource is denied`, not a bare status.
+ */
+import { ErrorCode, GantryError } from '../errors.js';
+import { parseWwwAuthenticate } from './challenge.js';
+
+export interface RegistryErrorEntry {
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+/** Default messages of the errcodes that reach users on the auth path (distribution `errcode`). */
+const DEFAULT_MESSAGES: Record<string, string> = {
+  UNKNOWN: 'unknown error',
+  UNAUTHORIZED: 'authentication required',
+  DENIED: 'requested access to the resource is denied',
+  TOOMANYREQUESTS: 'too many requests',
+  UNSUPPORTED: 'The operation is unsupported.',
+  UNAVAILABLE: 'service unavailable',
+  NAME_UNKNOWN: 'repository name not known to registry',
+  NAME_INVALID: 'invalid repository name',
+};
+
+/** `<code lower-cased, _ → space>: <message>`, as Go's `errcode.Error.Error()`. */
+export function renderRegistryError(e: RegistryErrorEntry): string {
+  return `${e.code.toLowerCase().replaceAll('_', ' ')}: ${e.message}`;
+}
+
+function renderAll(errors: readonly RegistryErrorEntry[]): string {
+  if (errors.length === 1) return renderRegistryError(errors[0] as RegistryErrorEntry);
+  return `errors:\n${errors.map((e) => `${renderRegistryError(e)}\n`).join('')}`;
+}
+
+const CODE_FOR: Record<string, ErrorCode> = {
+  UNAUTHORIZED: ErrorCode.UNAUTHORIZED,
+  DENIED: ErrorCode.DENIED,
+  TOOMANYREQUESTS: ErrorCode.TOO_MANY_REQUESTS,
+};
+
+/** An auth failure with the server's own error list; `code` is chosen by its first entry. */
+export class AuthError extends GantryError {
+  readonly status: number;
+  readonly errors: RegistryErrorEntry[];
+
+  constructor(status: number, errors: RegistryErrorEntry[], message?: string) {
+    const first = errors[0]?.code ?? '';
+    const code = CODE_FOR[first] ?? ErrorCode.REGISTRY;
+    super(code, message ?? renderAll(errors), { retryable: code === ErrorCode.TOO_MANY_REQUESTS || status >= 500 });
+    this.name = 'AuthError';
+    this.status = status;
+    this.errors = errors;
+  }
+}
+
+function entry(code: string, message?: string, detail?: unknown): RegistryErrorEntry {
+  const e: RegistryErrorEntry = { code, message: message || DEFAULT_MESSAGES[code] || '' };
+  if (detail !== undefined) e.detail = detail;
+  return e;
+}
+
+/** Docker's `makeError`: a bare message takes its code from the status. */
+function byStatus(status: number, message: string): RegistryErrorEntry {
+  const code = status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'DENIED' : status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN';
+  return entry(code, message);
+}
+
+type Headers = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+
+function header(headers: Headers, name: string): string | string[] | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const h = headers as Record<string, string | string[] | undefined>;
+  for (const [k, v] of Object.entries(h)) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** The largest error body kept in an error (the caller caps what it reads; this caps what it keeps). */
+const MAX_BODY_IN_ERROR = 4096;
+
+function parseErrorList(doc: unknown): RegistryErrorEntry[] | undefined {
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const list = (doc as { errors?: unknown }).errors;
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  return list.map((raw) => {
+    const e = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    const code = typeof e.code === 'string' && e.code ? e.code.toUpperCase() : 'UNKNOWN';
+    return entry(code, typeof e.message === 'string' ? e.message : undefined, e.detail);
+  });
+}
+
+/**
+ * Maps a failed response from a token server or registry to an `AuthError`, Docker's way:
+ * a bearer challenge's `error=invalid_token|insufficient_scope` first; then a `{"details":…}`
+ * body, a `{"errors":[…]}` body, or a non-JSON body whose text becomes the message; a 401 whose
+ * body says nothing useful is `unauthorized: authentication required`. Statuses outside 4xx
+ * become `received unexpected HTTP status: <status line>`.
+ */
+export function authErrorFromResponse(status: number, headers: Headers, body: Buffer | string, statusText = ''): AuthError {
+  const text = (typeof body === 'string' ? body : body.toString('utf8')).slice(0, MAX_BODY_IN_ERROR);
+  if (status < 400 || status >= 500) {
+    return new AuthError(status, [entry('UNKNOWN', `received unexpected HTTP status: ${status} ${statusText}`.trim())], `received unexpected HTTP status: ${status} ${statusText}`.trim());
+  }
+  const fromBody = bodyErrors(status, header(headers, 'content-type'), text);
+  for (const c of parseWwwAuthenticate(header(headers, 'www-authenticate'))) {
+    if (c.scheme !== 'bearer') continue;
+    const code = c.parameters.error === 'invalid_token' ? 'UNAUTHORIZED' : c.parameters.error === 'insufficient_scope' ? 'DENIED' : undefined;
+    if (!code) continue;
+    const first = entry(code, c.parameters.error_description);
+    return new AuthError(status, [first, ...(fromBody.structured ? fromBody.errors : [])]);
+  }
+  return new AuthError(status, fromBody.errors);
+}
+
+function bodyErrors(status: number, contentType: string | string[] | undefined, text: string): { errors: RegistryErrorEntry[]; structured: boolean } {
+  const type = (Array.isArray(contentType) ? contentType[0] : contentType)?.split(';')[0]?.trim().toLowerCase();
+  const json = type === 'application/json' || type === 'application/vnd.api+json';
+  let doc: unknown;
+  let parsed = false;
+  try {
+    doc = JSON.parse(text);
+    parsed = true;
+  } catch {
+    // handled below
+  }
+  if (!parsed && !json) return { errors: [byStatus(status, text.trim())], structured: false };
+  if (parsed && typeof doc === 'object' && doc !== null) {
+    const details = (doc as { details?: unknown }).details;
+    if (typeof details === 'string' && details) return { errors: [byStatus(status, details)], structured: true };
+    const list = parseErrorList(doc);
+    if (list) return { errors: list, structured: true };
+  }
+  // JSON that says nothing useful (Docker's UnexpectedHTTPResponseError).
+  if (status === 401) return { errors: [entry('UNAUTHORIZED', undefined, text || undefined)], structured: false };
+  return { errors: [entry('UNKNOWN', `error parsing HTTP ${status} response body: ${text.trim() || 'no error details found in HTTP response body'}`)], structured: false };
+}

@@ -1,0 +1,232 @@
+/**
+ * Which credentials a registry gets (reference §3.5, §4.2–4.4, §4.7): `DOCKER_AUTH_CONFIG`
+ * first, then the store Docker would pick for the host — `credHelpers[key]`, else `credsStore`,
+ * else the `auths` of config.json (legacy keys like `https://host/v1/` matched by host name).
+ */
+import { CredentialHelper, IDENTITY_TOKEN_USERNAME } from './credential-helper.js';
+import type { AuthEntry, ConfigLocationOptions } from './docker-config.js';
+import { CredentialsError, DockerConfigFile, parseEnvAuthConfig } from './docker-config.js';
+import { authConfigKey, convertToHostname, convertToHostnameDaemon, DOCKER_HUB_AUTH_KEY, isDockerHub, loginKey } from './hostname.js';
+
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** An OAuth2 refresh token (`identitytoken`); sent to the token server instead of a password. */
+  identityToken?: string;
+  /** A bearer token sent to the registry as is (`registrytoken`). */
+  registryToken?: string;
+  serverAddress: string;
+}
+
+/** Anything that can answer "which credentials for this registry host?". */
+export interface CredentialSource {
+  resolve(registryHost: string): Promise<Credentials | undefined>;
+}
+
+export interface StoreResult {
+  /** The key the credentials were stored under. */
+  key: string;
+  /** `helper` when a credential helper holds the secret, else `file`. */
+  storedIn: 'helper' | 'file';
+  /** Set when a password went into config.json in clear: the CLI prints Docker's warning. */
+  unencryptedFile?: string;
+}
+
+export interface EraseResult {
+  /** The keys whose credentials were removed (file entry or helper). */
+  removed: string[];
+  /** Per-key failures; the CLI warns only when nothing could be removed (Docker's rule). */
+  failures: { key: string; message: string }[];
+}
+
+export interface KeychainOptions extends ConfigLocationOptions {
+  /** Timeout for each credential-helper call; default 30 s. */
+  helperTimeoutMs?: number;
+}
+
+function hasAny(c: Credentials | AuthEntry | undefined): boolean {
+  return !!c && !!(c.username || c.password || c.identityToken || c.registryToken);
+}
+
+/** The warning Docker prints when a password is written to config.json. */
+export function unencryptedWarning(file: string): string {
+  return `WARNING! Your credentials are stored unencrypted in '${file}'.`;
+}
+
+export class Keychain implements CredentialSource {
+  readonly #options: KeychainOptions;
+  #config: DockerConfigFile;
+  readonly #envAuths: Map<string, AuthEntry>;
+  /** Why `DOCKER_AUTH_CONFIG` was ignored, for the CLI to print (Docker prints it to stderr). */
+  readonly envWarning: string | undefined;
+
+  private constructor(options: KeychainOptions, config: DockerConfigFile, envAuths: Map<string, AuthEntry>, envWarning?: string) {
+    this.#options = options;
+    this.#config = config;
+    this.#envAuths = envAuths;
+    this.envWarning = envWarning;
+  }
+
+  /** Loads config.json (malformed → `parsing config file (<path>): …`) and `DOCKER_AUTH_CONFIG`. */
+  static async load(options: KeychainOptions = {}): Promise<Keychain> {
+    const config = await DockerConfigFile.load(options);
+    const envValue = (options.env ?? process.env).DOCKER_AUTH_CONFIG;
+    let envAuths = new Map<string, AuthEntry>();
+    let warning: string | undefined;
+    if (envValue) {
+      const parsed = parseEnvAuthConfig(envValue);
+      if ('error' in parsed) warning = `Failed to create credential store from DOCKER_AUTH_CONFIG: ${parsed.error}`;
+      else envAuths = parsed.auths;
+    }
+    return new Keychain(options, config, envAuths, warning);
+  }
+
+  /** The config file this keychain reads and writes. */
+  get configFile(): string {
+    return this.#config.path;
+  }
+
+  #helperFor(key: string): CredentialHelper | undefined {
+    const name = this.#config.credHelpers[key] ?? this.#config.credsStore;
+    if (!name) return undefined;
+    const opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {};
+    if (this.#options.env) opts.env = this.#options.env;
+    if (this.#options.helperTimeoutMs !== undefined) opts.timeoutMs = this.#options.helperTimeoutMs;
+    return new CredentialHelper(name, opts);
+  }
+
+  /** The file entry for `key`, falling back to legacy keys with the same host (daemon rule, §3.5). */
+  #fileEntry(key: string): AuthEntry | undefined {
+    const exact = this.#config.auth(key);
+    if (exact) return exact;
+    if (key === DOCKER_HUB_AUTH_KEY) return undefined;
+    for (const k of this.#config.authKeys()) {
+      if (convertToHostnameDaemon(k) === key) return this.#config.auth(k);
+    }
+    return undefined;
+  }
+
+  /**
+   * Credentials for a registry host (`docker.io`, `localhost:5000`), or undefined for anonymous
+   * access. Helper failures are errors; "not found" from a helper is not.
+   */
+  async resolve(registryHost: string): Promise<Credentials | undefined> {
+    const key = authConfigKey(registryHost);
+    const fromEnv = this.#envAuths.get(key);
+    if (hasAny(fromEnv)) return { ...(fromEnv as AuthEntry) };
+    const base = this.#fileEntry(key);
+    const helper = this.#helperFor(key);
+    if (!helper) return hasAny(base) ? { ...(base as AuthEntry), serverAddress: key } : undefined;
+    const out: Credentials = { ...(base ?? {}), serverAddress: key };
+    const got = await helper.get(key);
+    if (got && (got.username || got.secret)) {
+      delete out.username;
+      delete out.password;
+      delete out.identityToken;
+      if (got.username === IDENTITY_TOKEN_USERNAME) out.identityToken = got.secret;
+      else {
+        if (got.username) out.username = got.username;
+        if (got.secret) out.password = got.secret;
+      }
+    }
+    return hasAny(out) ? out : undefined;
+  }
+
+  /**
+   * Stores credentials for a server (`gantry login`): the key is Docker's login key (§4.7). With
+   * an identity token, the token is stored and the password is not. A helper gets the secret and
+   * config.json keeps only an empty entry; nothing is written when nothing changes.
+   */
+  async store(serverAddress: string | undefined, creds: Omit<Credentials, 'serverAddress'>): Promise<StoreResult> {
+    const key = loginKey(serverAddress);
+    // Re-read: never overwrite changes made since load, and never overwrite a malformed file.
+    this.#config = await DockerConfigFile.load(this.#options);
+    const helper = this.#helperFor(key);
+    const entry: AuthEntry = { serverAddress: key };
+    if (creds.username) entry.username = creds.username;
+    if (creds.identityToken) entry.identityToken = creds.identityToken;
+    else if (creds.password) entry.password = creds.password;
+    if (creds.registryToken) entry.registryToken = creds.registryToken;
+    if (this.#envAuths.has(key)) this.#envAuths.set(key, { ...entry });
+    if (helper) {
+      const secret = entry.identityToken ?? entry.password ?? '';
+      await helper.store({ serverURL: key, username: entry.identityToken ? IDENTITY_TOKEN_USERNAME : (entry.username ?? ''), secret });
+      const fileEntry: AuthEntry = { serverAddress: key };
+      if (entry.registryToken) fileEntry.registryToken = entry.registryToken;
+      if (this.#config.setAuth(fileEntry)) await this.#config.save();
+      return { key, storedIn: 'helper' };
+    }
+    const changed = this.#config.setAuth(entry);
+    if (changed) await this.#config.save();
+    const result: StoreResult = { key, storedIn: 'file' };
+    if (entry.password) result.unencryptedFile = this.#config.path;
+    return result;
+  }
+
+  /**
+   * Removes credentials (`gantry logout`): Docker Hub by its key; any other server under every
+   * form Docker may have used — as given, host name, `http://host`, `https://host` (§4.7).
+   */
+  async erase(serverAddress: string | undefined): Promise<EraseResult> {
+    let keys: string[];
+    if (!serverAddress || isDockerHub(serverAddress) || serverAddress === DOCKER_HUB_AUTH_KEY || loginKey(serverAddress) === DOCKER_HUB_AUTH_KEY) {
+      keys = [DOCKER_HUB_AUTH_KEY];
+    } else {
+      const host = convertToHostname(serverAddress);
+      keys = [...new Set([serverAddress, host, `http://${host}`, `https://${host}`])];
+    }
+    this.#config = await DockerConfigFile.load(this.#options);
+    const result: EraseResult = { removed: [], failures: [] };
+    let changed = false;
+    for (const key of keys) {
+      const helper = this.#helperFor(key);
+      let removed = false;
+      if (helper && (await this.#helperHas(helper, key))) {
+        try {
+          await helper.erase(key);
+          removed = true;
+        } catch (err) {
+          result.failures.push({ key, message: (err as Error).message });
+        }
+      }
+      if (this.#config.deleteAuth(key)) {
+        changed = true;
+        removed = true;
+      }
+      this.#envAuths.delete(key);
+      if (removed) result.removed.push(key);
+    }
+    if (changed) await this.#config.save();
+    return result;
+  }
+
+  async #helperHas(helper: CredentialHelper, key: string): Promise<boolean> {
+    try {
+      return (await helper.get(key)) !== undefined;
+    } catch {
+      // Let erase report the helper's own error.
+      return true;
+    }
+  }
+}
+
+/** Fixed credentials for every registry (`--creds user:pass`, `--username/--password`). */
+export class StaticKeychain implements CredentialSource {
+  readonly #creds: Omit<Credentials, 'serverAddress'>;
+
+  constructor(creds: Omit<Credentials, 'serverAddress'>) {
+    this.#creds = { ...creds };
+  }
+
+  /** `user:password` (split at the first colon; the password may contain colons). */
+  static parse(text: string): StaticKeychain {
+    const colon = text.indexOf(':');
+    const username = colon === -1 ? text : text.slice(0, colon);
+    if (!username) throw new CredentialsError('invalid credentials: the user name before ":" is empty');
+    return new StaticKeychain(colon === -1 ? { username } : { username, password: text.slice(colon + 1) });
+  }
+
+  resolve(registryHost: string): Promise<Credentials | undefined> {
+    return Promise.resolve({ ...this.#creds, serverAddress: authConfigKey(registryHost) });
+  }
+}
