@@ -6,3 +6,35 @@ export { VERSION } from './version.js';
 export { ErrorCode, GantryError, InvalidReferenceError, ConfigError, isGantryError } from './errors.js';
 export type { GantryErrorOptions } from './errors.js';
 export { redactUrl, redactHeaders } from './redact.js';
+
+// References (pure values, parsed once at the edge).
+export { Digest, Reference, Repository, parseRepository, splitReposSearchTerm } from './ref/index.js';
+export type { DigestAlgorithm } from './ref/index.js';
+
+// Registry service configuration: insecure registries, mirrors, endpoints, daemon.json.
+export { ServiceConfig, validateMirror, validateIndexName, normalizeIndexName } from './config/service-config.js';
+export type { HostLookup, IndexInfo, ServiceOptions } from './config/service-config.js';
+export { lookupEndpoints, DEFAULT_REGISTRY_HOST } from './config/endpoints.js';
+export type { APIEndpoint, EndpointOptions, EndpointPurpose } from './config/endpoints.js';
+export { readDaemonConfig, serviceConfigFrom, DEFAULT_DAEMON_CONFIG_FILE } from './config/daemon-json.js';
+export type { DaemonConfig, DaemonProxies, ServiceConfigSources } from './config/daemon-json.js';
+
+// Per-host TLS: certs.d, system roots, generated certificates.
+export { CertsDirError, DEFAULT_CERTS_DIR, defaultCertsDir, hostCertsDir, readCertsDirectory } from './tls/certs-dir.js';
+export type { CertsDirectory, ClientCertificate } from './tls/certs-dir.js';
+export { MIN_TLS_VERSION } from './tls/profile.js';
+export type { TlsProfile } from './tls/profile.js';
+export { createCertificateAuthority, issueCertificate, createSelfSigned } from './tls/x509.js';
+export type { CertificateAndKey, CertificateAuthorityOptions, CertificateOptions, KeyType } from './tls/x509.js';
+
+// The transport.
+export { Transport } from './transport/transport.js';
+export type { TransportOptions } from './transport/transport.js';
+export type { TransportRequest, TransportResponse, Send, Layer } from './transport/types.js';
+export { TransportError, RegistryError } from './transport/errors.js';
+export type { RegistryErrorEntry } from './transport/errors.js';
+export { ping, negotiate, NoEndpointError, PING_TIMEOUT_MS } from './transport/endpoint.js';
+export type { PingOptions, PingResult, PingAttempt } from './transport/endpoint.js';
+export { MAX_REDIRECTS } from './transport/layers/redirect.js';
+export { CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS } from './transport/connector.js';
+export { MAX_CONNECTIONS_PER_ORIGIN, BODY_IDLE_TIMEOUT_MS } from './transport/pools.js';

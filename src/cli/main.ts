@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { ErrorCode, GantryError } from '../errors.js';
+import { pingCommand } from './commands/ping.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -18,6 +20,7 @@ export function buildProgram(): Command {
     .action(() => {
       process.stdout.write(`gantry ${VERSION} node/${process.versions.node} ${process.platform}/${process.arch}\n`);
     });
+  pingCommand(program);
   return program;
 }
 
@@ -32,6 +35,6 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`gantry: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return err instanceof GantryError && err.code === ErrorCode.USAGE ? 2 : 1;
   }
 }

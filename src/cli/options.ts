@@ -1,0 +1,75 @@
+/**
+ * Flags shared by every command that reaches a registry, and their translation into the
+ * library's options. Validation happens here, at the boundary, naming the flag.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { serviceConfigFrom } from '../config/daemon-json.js';
+import { ConfigError } from '../errors.js';
+import type { TransportOptions } from '../transport/transport.js';
+
+export interface RegistryFlags {
+  certsDir?: string;
+  insecureRegistry?: string[];
+  registryMirror?: string[];
+  tlsVerify?: boolean;
+  daemonConfig?: string;
+  config?: string;
+  userAgent?: string;
+  header?: string[];
+  debug?: boolean;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `--tls-verify`, `--tls-verify=true`, `--tls-verify=false`. */
+export function parseBool(flag: string) {
+  return (value: string | undefined): boolean => {
+    if (value === undefined || value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    throw new InvalidArgumentError(`${flag}: expected true or false, got "${value}"`);
+  };
+}
+
+export function addRegistryFlags(cmd: Command, { mirrors = true }: { mirrors?: boolean } = {}): Command {
+  cmd
+    .option('--certs-dir <dir>', 'per-host TLS directory (default /etc/docker/certs.d)')
+    .option('--insecure-registry <host>', 'treat HOST[:PORT] or a CIDR as insecure (repeatable)', collect)
+    .addOption(new Option('--tls-verify [bool]', 'require https and verify certificates (true), or treat the registry as insecure (false)').argParser(parseBool('--tls-verify')))
+    .option('--daemon-config <file>', 'read insecure-registries and registry-mirrors from a daemon.json (default /etc/docker/daemon.json when present)')
+    .option('--config <dir>', 'Docker config directory holding config.json (default $DOCKER_CONFIG or ~/.docker)')
+    .option('--user-agent <text>', 'append TEXT to the User-Agent')
+    .option('--header <header>', "extra request header, e.g. 'X-Meta-Source: ci' (repeatable)", collect)
+    .option('--debug', 'print a redacted request trail on stderr')
+    .option('--json', 'print a machine-readable result');
+  if (mirrors) cmd.option('--registry-mirror <url>', 'Docker Hub mirror (repeatable)', collect);
+  return cmd;
+}
+
+export function parseHeaders(list: readonly string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of list) {
+    const i = h.indexOf(':');
+    const name = i > 0 ? h.slice(0, i).trim() : '';
+    if (!name || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`--header: expected 'Name: value', got "${h}"`);
+    out[name] = h.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Builds transport options from the shared flags. */
+export async function transportOptions(flags: RegistryFlags): Promise<TransportOptions> {
+  const config = await serviceConfigFrom({
+    ...(flags.daemonConfig ? { daemonConfigFile: flags.daemonConfig } : {}),
+    insecureRegistries: flags.insecureRegistry ?? [],
+    mirrors: flags.registryMirror ?? [],
+  });
+  return {
+    config,
+    ...(flags.certsDir ? { certsDir: flags.certsDir } : {}),
+    ...(flags.tlsVerify !== undefined ? { tlsVerify: flags.tlsVerify } : {}),
+    ...(flags.userAgent ? { userAgent: flags.userAgent } : {}),
+    headers: parseHeaders(flags.header),
+    ...(flags.debug ? { log: (line: string) => process.stderr.write(`debug: ${line}\n`) } : {}),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * A TLS profile: how gantry connects to one origin. Decided once per host from the
+ * registry configuration (insecure or not) and its certs.d folder; the transport turns it
+ * into `tls.connect` options and keeps one connection pool per (origin, profile).
+ */
+import type { ConnectionOptions } from 'node:tls';
+import type { ClientCertificate } from './certs-dir.js';
+import { systemRoots } from './system-roots.js';
+
+/** Docker's floor (go-connections `ServerDefault`). */
+export const MIN_TLS_VERSION = 'TLSv1.2';
+
+/**
+ * The TLS 1.2 suites Docker allows (docker-registry-semantics.md §1.4), after the TLS 1.3
+ * suites, which Node only keeps when they are named too.
+ */
+export const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface TlsProfile {
+  /** Verify the server's certificate chain and name. Off only for insecure registries. */
+  readonly verify: boolean;
+  /** Extra roots from certs.d, added to the system roots. */
+  readonly ca: readonly string[];
+  /** The client pair presented, if any. */
+  readonly client?: ClientCertificate;
+  /** The certs.d folder this profile came from, for messages. */
+  readonly certsDir?: string;
+}
+
+export const DEFAULT_TLS_PROFILE: TlsProfile = Object.freeze({ verify: true, ca: [] });
+
+/** A stable key for pooling: two profiles with the same key may share connections. */
+export function profileKey(p: TlsProfile): string {
+  return `${p.verify ? 'v' : 'nv'}|${p.certsDir ?? ''}|${p.ca.length}|${p.client?.certFile ?? ''}`;
+}
+
+/** Options for `tls.connect`. */
+export function tlsConnectOptions(p: TlsProfile): ConnectionOptions {
+  const opts: ConnectionOptions = {
+    minVersion: MIN_TLS_VERSION,
+    ciphers: CIPHERS,
+    rejectUnauthorized: p.verify,
+  };
+  // Node's `ca` replaces its roots, so the system roots go first (Docker adds to them).
+  if (p.verify) opts.ca = [...systemRoots(), ...p.ca];
+  if (p.client) {
+    opts.cert = p.client.cert;
+    opts.key = p.client.key;
+  }
+  return opts;
+}

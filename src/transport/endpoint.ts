@@ -1,0 +1,155 @@
+/**
+ * Endpoint negotiation: which URL, scheme and client certificate reach a registry.
+ * Docker's order (docker-registry-semantics.md §3.2): Hub pulls try each mirror, then
+ * registry-1.docker.io; other hosts `https://host`, then `http://host` only when insecure,
+ * and never once https reached the server. Within an https endpoint, certs.d client pairs
+ * are tried in file-name order (the 2013–2014 Docker behaviour the docs still describe):
+ * when the server refuses the handshake, or the ping answers 403, 404 or 5xx, the next
+ * pair is tried, and the pair that worked is remembered for the host.
+ */
+import { lookupEndpoints, type APIEndpoint, type EndpointPurpose } from '../config/endpoints.js';
+import { ErrorCode, GantryError } from '../errors.js';
+import type { TlsProfile } from '../tls/profile.js';
+import { errorCodeOf, isUntrustedCertificate, TransportError } from './errors.js';
+import { Transport, type TransportOptions } from './transport.js';
+import { headerValues } from './types.js';
+
+/** Docker's ping, login and token client timeout. */
+export const PING_TIMEOUT_MS = 15_000;
+
+export interface PingAttempt {
+  readonly url: string;
+  readonly clientCertificate?: string;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+export interface PingResult {
+  /** The registry as asked for (`host[:port]`). */
+  readonly registry: string;
+  /** The endpoint that answered. */
+  readonly endpoint: APIEndpoint;
+  /** `<endpoint>/v2/`. */
+  readonly url: string;
+  /** Whether the server's certificate was verified (false for http and insecure https). */
+  readonly tlsVerified: boolean;
+  /** The certs.d folder consulted for this endpoint (also when it does not exist). */
+  readonly certsDir: string;
+  readonly certsDirExists: boolean;
+  /** The client certificate presented, after any fallback (file name in certsDir). */
+  readonly clientCertificate?: string;
+  readonly status: number;
+  /** Raw `WWW-Authenticate` values of a 401. */
+  readonly challenges: readonly string[];
+  /** `Docker-Distribution-Api-Version`, when sent. */
+  readonly apiVersion?: string;
+  /** Every try, in order, for diagnostics. */
+  readonly attempts: readonly PingAttempt[];
+}
+
+/** No endpoint answered; `attempts` says what each try met. */
+export class NoEndpointError extends GantryError {
+  readonly attempts: readonly PingAttempt[];
+  constructor(message: string, attempts: readonly PingAttempt[], cause: unknown) {
+    const code = cause instanceof GantryError ? cause.code : ErrorCode.NO_ENDPOINT;
+    super(code, message, { cause, retryable: cause instanceof GantryError && cause.retryable });
+    this.name = 'NoEndpointError';
+    this.attempts = attempts;
+  }
+}
+
+const NEXT_PAIR_STATUS = (s: number) => s === 403 || s === 404 || s >= 500;
+/** Errors that mean "the server refused this client certificate" (node-http-stack.md §2.2). */
+const REFUSED_CERT = /^(UND_ERR_SOCKET|ECONNRESET|EPIPE|ERR_SSL_|ERR_TLS_|ERR_OSSL_)/;
+
+/** An error's message without its `METHOD URL: ` prefix (the attempt names the URL). */
+function describe(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/^[A-Z]+ \S+: /, '');
+}
+
+/**
+ * Pings `/v2/` on each endpoint of `host` until one answers, trying client pairs in order.
+ * The winning TLS profile is remembered by the transport for the origin.
+ */
+export async function negotiate(transport: Transport, host: string, purpose: EndpointPurpose = 'pull'): Promise<PingResult> {
+  const endpoints = await lookupEndpoints(transport.config, host, { purpose, ...(transport.tlsVerify !== undefined ? { tlsVerify: transport.tlsVerify } : {}) });
+  const attempts: PingAttempt[] = [];
+  const httpsReached = new Set<string>();
+  let lastError: unknown;
+  let firstError: unknown;
+  for (const endpoint of endpoints) {
+    if (endpoint.url.protocol === 'http:' && httpsReached.has(endpoint.url.host)) continue;
+    const url = new URL('v2/', endpoint.url.href.endsWith('/') ? endpoint.url : `${endpoint.url.href}/`);
+    const certs = await transport.certsFor(endpoint.host);
+    const pairs = endpoint.url.protocol === 'https:' && certs.clients.length > 0 ? certs.clients : [undefined];
+    for (let i = 0; i < pairs.length; i++) {
+      const client = pairs[i];
+      const last = i === pairs.length - 1;
+      const profile: TlsProfile | undefined =
+        endpoint.url.protocol === 'https:' ? { verify: endpoint.tlsVerify, ca: certs.ca, certsDir: certs.dir, ...(client ? { client } : {}) } : undefined;
+      try {
+        const res = await transport.sendPlain({ method: 'GET', url, timeout: PING_TIMEOUT_MS, ...(profile ? { tlsProfile: profile } : {}) });
+        await res.body.dump().catch(() => undefined);
+        attempts.push({ url: url.href, status: res.status, ...(client ? { clientCertificate: client.certFile } : {}) });
+        if (endpoint.url.protocol === 'https:') httpsReached.add(endpoint.url.host);
+        if (client && !last && NEXT_PAIR_STATUS(res.status)) continue;
+        if (profile) transport.rememberProfile(endpoint.url.origin, profile);
+        const apiVersion = headerValues(res.headers, 'docker-distribution-api-version')[0];
+        return {
+          registry: host,
+          endpoint,
+          url: url.href,
+          tlsVerified: profile?.verify ?? false,
+          certsDir: certs.dir,
+          certsDirExists: certs.exists,
+          ...(client ? { clientCertificate: client.certFile } : {}),
+          status: res.status,
+          challenges: res.status === 401 ? headerValues(res.headers, 'www-authenticate') : [],
+          ...(apiVersion ? { apiVersion } : {}),
+          attempts,
+        };
+      } catch (err) {
+        const error = isUntrustedCertificate(err) ? untrusted(err, host, certs.dir) : err;
+        attempts.push({ url: url.href, error: describe(error), ...(client ? { clientCertificate: client.certFile } : {}) });
+        firstError ??= error;
+        lastError = error;
+        const code = (err instanceof TransportError ? err.cause_code : errorCodeOf(err)) ?? '';
+        if (client && !last && REFUSED_CERT.test(code)) continue;
+        break;
+      }
+    }
+  }
+  if (attempts.length === 1) throw lastError;
+  // Several endpoints failed: say what each met; keep the first (https) error's code.
+  const lines = attempts.map((a) => `${a.url}${a.clientCertificate ? ` (client certificate ${a.clientCertificate})` : ''}: ${a.error ?? `status ${a.status}`}`);
+  throw new NoEndpointError(`no endpoint of ${host} answered: ${lines.join('; ')}`, attempts, firstError ?? lastError);
+}
+
+/** Docker's advice for an unknown CA, naming the folder to put `ca.crt` in. */
+function untrusted(err: unknown, host: string, certsDir: string): GantryError {
+  const base = err instanceof Error ? err.message : String(err);
+  return new TransportError(
+    ErrorCode.TLS,
+    'GET',
+    `https://${host}/v2/`,
+    `${base.replace(/^GET \S+: /, '')}. The registry's certificate is not signed by a trusted authority: ` +
+      `if you have its CA certificate, place it at ${certsDir}/ca.crt; if the registry supports only HTTP or HTTPS with an unknown CA certificate, ` +
+      `add --insecure-registry ${host}`,
+    { cause: err, causeCode: err instanceof TransportError ? err.cause_code : errorCodeOf(err) },
+  );
+}
+
+export interface PingOptions extends TransportOptions {
+  readonly purpose?: EndpointPurpose;
+}
+
+/** Pings a registry with a transport of its own: the library call behind `gantry ping`. */
+export async function ping(host: string, options: PingOptions = {}): Promise<PingResult> {
+  const transport = new Transport(options);
+  try {
+    return await negotiate(transport, host, options.purpose ?? 'push');
+  } finally {
+    await transport.close();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The transport is a stack of small layers, each `(next) => send`. A request is a plain
+ * value; a response carries the status, lower-case headers, the final URL and a body
+ * stream the caller must consume or dump.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { TlsProfile } from '../tls/profile.js';
+
+export type Headers = Record<string, string>;
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+export interface TransportRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers?: Headers;
+  /** A Buffer or string is replayable (redirects, retries); a stream is sent once. */
+  readonly body?: Buffer | string | Readable | null;
+  /** A total deadline in ms for this request, body included (ping, login and token requests: 15 s). */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+  /** `manual` returns 3xx responses as they are. Default `follow`. */
+  readonly redirect?: 'follow' | 'manual';
+  /** Docker Hub v1 search: keep all headers across hops between trusted Docker hosts (§1.8). */
+  readonly trustedRedirects?: boolean;
+  /** Endpoint negotiation only: the TLS profile to use instead of the origin's. */
+  readonly tlsProfile?: TlsProfile;
+}
+
+export interface TransportResponse {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  /** The URL that answered, after redirects. */
+  readonly url: URL;
+  readonly body: Dispatcher.ResponseData['body'];
+}
+
+export type Send = (req: TransportRequest) => Promise<TransportResponse>;
+export type Layer = (next: Send) => Send;
+
+/** The first value of a response header. */
+export function header(headers: ResponseHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** All values of a response header. */
+export function headerValues(headers: ResponseHeaders, name: string): string[] {
+  const v = headers[name.toLowerCase()];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
