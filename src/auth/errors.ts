@@ -5,6 +5,7 @@
  * resource is denied`, not a bare status.
  */
 import { ErrorCode, GantryError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { parseWwwAuthenticate } from './challenge.js';
 
 export interface RegistryErrorEntry {
@@ -45,14 +46,17 @@ const CODE_FOR: Record<string, ErrorCode> = {
 export class AuthError extends GantryError {
   readonly status: number;
   readonly errors: RegistryErrorEntry[];
+  /** The redacted URL that answered, when the caller gave it. */
+  readonly url: string | undefined;
 
-  constructor(status: number, errors: RegistryErrorEntry[], message?: string) {
+  constructor(status: number, errors: RegistryErrorEntry[], options: { message?: string; url?: string | undefined } = {}) {
     const first = errors[0]?.code ?? '';
     const code = CODE_FOR[first] ?? ErrorCode.REGISTRY;
-    super(code, message ?? renderAll(errors), { retryable: code === ErrorCode.TOO_MANY_REQUESTS || status >= 500 });
+    super(code, options.message ?? renderAll(errors), { retryable: code === ErrorCode.TOO_MANY_REQUESTS || status >= 500 });
     this.name = 'AuthError';
     this.status = status;
     this.errors = errors;
+    this.url = options.url;
   }
 }
 
@@ -68,9 +72,10 @@ function byStatus(status: number, message: string): RegistryErrorEntry {
   return entry(code, message);
 }
 
-type Headers = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+/** Node's `IncomingHttpHeaders`, undici's or fetch's `Headers`. */
+export type HeaderSource = Record<string, string | string[] | undefined> | { get(name: string): string | null };
 
-function header(headers: Headers, name: string): string | string[] | undefined {
+function header(headers: HeaderSource, name: string): string | string[] | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') {
     return (headers as { get(name: string): string | null }).get(name) ?? undefined;
   }
@@ -100,10 +105,12 @@ function parseErrorList(doc: unknown): RegistryErrorEntry[] | undefined {
  * body says nothing useful is `unauthorized: authentication required`. Statuses outside 4xx
  * become `received unexpected HTTP status: <status line>`.
  */
-export function authErrorFromResponse(status: number, headers: Headers, body: Buffer | string, statusText = ''): AuthError {
+export function authErrorFromResponse(status: number, headers: HeaderSource, body: Buffer | string, options: AuthErrorOptions = {}): AuthError {
   const text = (typeof body === 'string' ? body : body.toString('utf8')).slice(0, MAX_BODY_IN_ERROR);
+  const url = options.url === undefined ? undefined : redactUrl(options.url);
   if (status < 400 || status >= 500) {
-    return new AuthError(status, [entry('UNKNOWN', `received unexpected HTTP status: ${status} ${statusText}`.trim())], `received unexpected HTTP status: ${status} ${statusText}`.trim());
+    const message = `received unexpected HTTP status: ${status} ${options.statusText ?? ''}`.trim();
+    return new AuthError(status, [entry('UNKNOWN', message)], { message, url });
   }
   const fromBody = bodyErrors(status, header(headers, 'content-type'), text);
   for (const c of parseWwwAuthenticate(header(headers, 'www-authenticate'))) {
@@ -111,9 +118,16 @@ export function authErrorFromResponse(status: number, headers: Headers, body: Bu
     const code = c.parameters.error === 'invalid_token' ? 'UNAUTHORIZED' : c.parameters.error === 'insufficient_scope' ? 'DENIED' : undefined;
     if (!code) continue;
     const first = entry(code, c.parameters.error_description);
-    return new AuthError(status, [first, ...(fromBody.structured ? fromBody.errors : [])]);
+    return new AuthError(status, [first, ...(fromBody.structured ? fromBody.errors : [])], { url });
   }
-  return new AuthError(status, fromBody.errors);
+  return new AuthError(status, fromBody.errors, { url });
+}
+
+export interface AuthErrorOptions {
+  /** The status line's text, for `received unexpected HTTP status: 503 Service Unavailable`. */
+  statusText?: string;
+  /** The URL that answered; kept redacted on the error (query secrets and user info removed). */
+  url?: string;
 }
 
 function bodyErrors(status: number, contentType: string | string[] | undefined, text: string): { errors: RegistryErrorEntry[]; structured: boolean } {

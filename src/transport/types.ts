@@ -23,6 +23,14 @@ export interface TransportRequest {
   readonly redirect?: 'follow' | 'manual';
   /** Docker Hub v1 search: keep all headers across hops between trusted Docker hosts (§1.8). */
   readonly trustedRedirects?: boolean;
+  /**
+   * Token scopes this request needs (`repository:library/x:pull,push`). The auth layer
+   * derives them from the method and path when absent; a client that knows it will push
+   * names `pull,push` for all its requests, so that one token serves the whole operation.
+   */
+  readonly scopes?: readonly string[];
+  /** Send no credentials (pings, redirect targets, anonymous checks). */
+  readonly anonymous?: boolean;
   /** Endpoint negotiation only: the TLS profile to use instead of the origin's. */
   readonly tlsProfile?: TlsProfile;
 }

@@ -177,7 +177,8 @@ describe('authErrorFromResponse (HandleErrorResponse, §3.4)', () => {
   });
 
   test('statuses outside 4xx', () => {
-    const err = authErrorFromResponse(503, {}, 'upstream down', 'Service Unavailable');
+    const err = authErrorFromResponse(503, {}, 'upstream down', { statusText: 'Service Unavailable', url: 'https://auth.example/token?service=s&password=pw' });
+    assert.equal(err.url, 'https://auth.example/token?service=s&password=%5Bredacted%5D');
     assert.equal(err.message, 'received unexpected HTTP status: 503 Service Unavailable');
     assert.equal(err.code, 'REGISTRY');
     assert.equal(err.retryable, true);
