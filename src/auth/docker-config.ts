@@ -142,6 +142,20 @@ export class DockerConfigFile {
     return str(this.#doc.credsStore);
   }
 
+  /** True when the file names no `credsStore`, no `credHelpers` and no `auths` entries. */
+  get isUnconfigured(): boolean {
+    const helpers = this.#doc.credHelpers;
+    const noHelpers = typeof helpers !== 'object' || helpers === null || Object.keys(helpers).length === 0;
+    return this.credsStore === undefined && noHelpers && this.#auths.size === 0;
+  }
+
+  /** Sets `credsStore` (Docker persists a detected default store the same way). Returns whether it changed. */
+  setCredsStore(name: string): boolean {
+    if (this.#doc.credsStore === name) return false;
+    this.#doc.credsStore = name;
+    return true;
+  }
+
   get credHelpers(): Record<string, string> {
     const h = this.#doc.credHelpers;
     if (typeof h !== 'object' || h === null) return {};

@@ -3,6 +3,8 @@
  * first, then the store Docker would pick for the host — `credHelpers[key]`, else `credsStore`,
  * else the `auths` of config.json (legacy keys like `https://host/v1/` matched by host name).
  */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { CredentialHelper, IDENTITY_TOKEN_USERNAME } from './credential-helper.js';
 import type { AuthEntry, ConfigLocationOptions } from './docker-config.js';
 import { CredentialsError, DockerConfigFile, parseEnvAuthConfig } from './docker-config.js';
@@ -86,8 +88,30 @@ export class Keychain implements CredentialSource {
     return this.#config.path;
   }
 
+  /**
+   * Docker's platform default store (§4.1): only for a config with no credsStore, credHelpers or
+   * auths, and only when its helper is on PATH. Docker then saves it as `credsStore`; so does
+   * `store`, or the next load (which sees an `auths` entry) would stop asking the helper.
+   */
+  #defaultStore(): string | undefined {
+    if (!this.#config.isUnconfigured) return undefined;
+    const env = this.#options.env ?? process.env;
+    const onPath = (program: string): boolean =>
+      (env.PATH ?? '').split(delimiter).some((dir) => {
+        if (!dir) return false;
+        try {
+          accessSync(join(dir, program), constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    const name = process.platform === 'darwin' ? 'osxkeychain' : process.platform === 'win32' ? 'wincred' : onPath('pass') ? 'pass' : 'secretservice';
+    return onPath(`docker-credential-${name}${process.platform === 'win32' ? '.exe' : ''}`) ? name : undefined;
+  }
+
   #helperFor(key: string): CredentialHelper | undefined {
-    const name = this.#config.credHelpers[key] ?? this.#config.credsStore;
+    const name = this.#config.credHelpers[key] ?? this.#config.credsStore ?? this.#defaultStore();
     if (!name) return undefined;
     const opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {};
     if (this.#options.env) opts.env = this.#options.env;
@@ -141,6 +165,8 @@ export class Keychain implements CredentialSource {
     const key = loginKey(serverAddress);
     // Re-read: never overwrite changes made since load, and never overwrite a malformed file.
     this.#config = await DockerConfigFile.load(this.#options);
+    const detected = this.#defaultStore();
+    if (detected) this.#config.setCredsStore(detected);
     const helper = this.#helperFor(key);
     const entry: AuthEntry = { serverAddress: key };
     if (creds.username) entry.username = creds.username;

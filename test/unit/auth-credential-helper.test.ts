@@ -207,4 +207,19 @@ describe('Keychain with credential helpers (§4.3, §4.4, §6.13)', () => {
     assert.deepEqual(fake.state(), {});
     assert.deepEqual(read(dir).auths, {});
   });
+
+  test('an unconfigured file uses the platform default helper when it is on PATH, and records it', async (t) => {
+    if (process.platform !== 'linux') return t.skip('the default store tested here is the Linux one');
+    const secretservice = installFakeHelper('secretservice');
+    secretservice.seed({ 'd.example': { Username: 'from-default', Secret: 'pw' } });
+    const dir = configDir({});
+    const kc = await Keychain.load({ configDir: dir, env: { ...secretservice.env, PATH: secretservice.dir } });
+    assert.equal((await kc.resolve('d.example'))?.username, 'from-default');
+    await kc.store('n.example', { username: 'nu', password: 'npw' });
+    assert.deepEqual(read(dir), { credsStore: 'secretservice', auths: { 'n.example': {} } });
+    // Without the helper on PATH the file store is used.
+    const plain = configDir({});
+    await (await Keychain.load({ configDir: plain, env: { PATH: '/nonexistent' } })).store('n.example', { username: 'nu', password: 'npw' });
+    assert.deepEqual(read(plain), { auths: { 'n.example': { auth: Buffer.from('nu:npw').toString('base64') } } });
+  });
 });
