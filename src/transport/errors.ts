@@ -113,7 +113,14 @@ export class RegistryError extends GantryError {
     const u = redactUrl(url);
     const what = errors.length > 0 ? errors.map((e) => `${e.code}: ${e.message}`).join('; ') : `${status} ${statusText(status)}${options.rawBody ? `: ${options.rawBody}` : ''}`;
     const registryCode = errors[0]?.code;
-    const code = registryCode === 'MANIFEST_UNKNOWN' || registryCode === 'BLOB_UNKNOWN' || registryCode === 'NAME_UNKNOWN' ? ErrorCode.NOT_FOUND : (STATUS_CODE[status] ?? ErrorCode.REGISTRY);
+    const code =
+      registryCode === 'MANIFEST_UNKNOWN' || registryCode === 'BLOB_UNKNOWN' || registryCode === 'NAME_UNKNOWN'
+        ? ErrorCode.NOT_FOUND
+        : registryCode === 'DENIED'
+          ? ErrorCode.DENIED
+          : registryCode === 'TOOMANYREQUESTS'
+            ? ErrorCode.TOO_MANY_REQUESTS
+            : (STATUS_CODE[status] ?? ErrorCode.REGISTRY);
     super(code, `${method} ${u}: ${what}`, { retryable: RETRYABLE_STATUS.has(status) });
     this.name = 'RegistryError';
     this.status = status;
@@ -153,6 +160,38 @@ export function parseErrorBody(body: string): RegistryErrorEntry[] {
     if (typeof details === 'string') return [{ code: 'UNKNOWN', message: details }];
   }
   return [];
+}
+
+/**
+ * The error for a response the caller did not expect: the registry's own error list, the
+ * status, `Retry-After`; a bearer challenge's `error="insufficient_scope"` reads as Docker
+ * renders it (`DENIED: requested access to the resource is denied`). Reads at most
+ * MAX_ERROR_BODY_BYTES of the body and discards the rest.
+ */
+export async function errorFromResponse(method: string, url: URL, res: { status: number; headers: Record<string, string | string[] | undefined>; body: { destroy(): unknown; [Symbol.asyncIterator](): AsyncIterator<unknown> } }): Promise<RegistryError> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (method !== 'HEAD') {
+    try {
+      for await (const c of res.body as AsyncIterable<Buffer>) {
+        chunks.push(c);
+        size += c.length;
+        if (size >= MAX_ERROR_BODY_BYTES) break;
+      }
+    } catch {
+      // A body cut off mid-error still leaves us the status.
+    }
+  }
+  res.body.destroy();
+  const text = Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+  let errors = parseErrorBody(text);
+  const www = res.headers['www-authenticate'];
+  const challenge = (Array.isArray(www) ? www : www ? [www] : []).find((v) => /^bearer\b/i.test(v) && /error="?insufficient_scope/i.test(v));
+  if (res.status === 401 && challenge) errors = [{ code: 'DENIED', message: 'requested access to the resource is denied' }, ...errors.filter((e) => e.code !== 'UNAUTHORIZED')];
+  const ra = res.headers['retry-after'];
+  const retryAfter = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra);
+  const raw = errors.length === 0 && text && !/^\s*[<{]/.test(text) ? text.trim().slice(0, 200) : undefined;
+  return new RegistryError(method, url, res.status, errors, { ...(retryAfter !== undefined ? { retryAfter } : {}), ...(raw ? { rawBody: raw } : {}) });
 }
 
 /** Seconds from a `Retry-After` header (delta-seconds or an HTTP date). */

@@ -1,0 +1,231 @@
+/**
+ * The auth layer: answers registry challenges (docker-registry-semantics.md §3.4, §5).
+ *
+ * Challenges are learnt per endpoint (`scheme://host:port/<prefix>/v2/`) from a 401, or fed
+ * in from the ping. A request to an endpoint with a challenge is authorized before it is sent:
+ *   - Bearer: a token for the request's scopes (named by the caller, else derived from the
+ *     method and path), fetched from the realm with GET (Basic credentials and `account`),
+ *     or with the OAuth2 POST form when an identity token is held (falling back to GET when
+ *     the server answers 404/405); cached per (realm, service, scopes); concurrent callers
+ *     share one exchange; a registry token is sent as it is;
+ *   - Basic: the stored user and password, to the registry that challenged for them only.
+ * A 401 that names a wider scope (or `insufficient_scope`) widens the scopes once and retries.
+ * Credentials come from a CredentialSource keyed by registry host; mirrors get none.
+ */
+import { ErrorCode, GantryError } from '../errors.js';
+import { readCapped } from '../transport/body.js';
+import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
+import { headerValues, type Layer, type Send, type TransportRequest, type TransportResponse } from '../transport/types.js';
+import { ChallengeStore, parseWwwAuthenticate, pingPathFor, type Challenge } from './challenge.js';
+import { authErrorFromResponse } from './errors.js';
+import type { Credentials, CredentialSource } from './keychain.js';
+import { formatScope, mergeScopes, parseScopeList, registryScope, repositoryScope, scopesCover, type Scope } from './scope.js';
+import { MAX_TOKEN_RESPONSE_BYTES, parseTokenResponse, TokenCache, tokenCacheKey, type TokenResponse } from './token-response.js';
+
+/** Docker sends `docker`; gantry names itself. */
+export const DEFAULT_CLIENT_ID = 'gantry';
+
+export interface AuthorizerOptions {
+  /** Where credentials come from. None: anonymous. */
+  readonly credentials?: CredentialSource;
+  /** OAuth2 `client_id`. */
+  readonly clientId?: string;
+  /** Ask the token server for a refresh token (login does). */
+  readonly offlineAccess?: boolean;
+  /** Called when the token server hands out a refresh token (login stores it as the identity token). */
+  readonly onRefreshToken?: (registryHost: string, token: string) => void;
+  /** Clock for the token cache. */
+  readonly now?: () => Date;
+}
+
+/** The credential key of an endpoint host: Docker Hub's API host maps to `docker.io`. */
+export function registryHostOf(url: URL): string {
+  return url.host === 'registry-1.docker.io' ? 'docker.io' : url.host;
+}
+
+/** Scopes a request needs, from its method and path (distribution's action mapping). */
+export function scopesFor(method: string, url: URL): Scope[] {
+  const path = url.pathname;
+  const v2 = path.indexOf('/v2/');
+  if (v2 < 0) return [];
+  const rest = path.slice(v2 + 4);
+  if (rest === '_catalog') return [registryScope('catalog', ['*'])];
+  const m = /^(.+?)\/(manifests|blobs|tags|referrers)\//.exec(rest);
+  if (!m) return [];
+  const name = decodeURIComponent(m[1]!);
+  const actions = method === 'GET' || method === 'HEAD' ? ['pull'] : method === 'DELETE' ? ['delete'] : ['pull', 'push'];
+  const scopes = [repositoryScope(name, actions)];
+  const from = url.searchParams.get('from');
+  if (from && url.searchParams.has('mount')) scopes.push(repositoryScope(from, ['pull']));
+  return scopes;
+}
+
+function replayable(body: TransportRequest['body']): boolean {
+  return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
+}
+
+export class Authorizer {
+  readonly challenges = new ChallengeStore();
+  readonly tokens: TokenCache;
+  /** Token exchanges made, per cache key: tests count them, `--debug` reports them. */
+  readonly exchanges = new Map<string, number>();
+  private readonly noCredentials = new Set<string>();
+  private readonly refreshTokens = new Map<string, string>();
+  private readonly credentialCache = new Map<string, Promise<Credentials | undefined>>();
+
+  constructor(private readonly options: AuthorizerOptions = {}) {
+    this.tokens = new TokenCache(options.now ? { now: options.now } : {});
+  }
+
+  /** Never send credentials to this origin (a Docker Hub mirror). */
+  withholdCredentials(origin: string): void {
+    this.noCredentials.add(origin);
+  }
+
+  /** Records the challenges a ping met (`WWW-Authenticate` values of a 401; none for a 200). */
+  learn(pingUrl: URL, wwwAuthenticate: readonly string[]): void {
+    this.challenges.set(pingUrl, parseWwwAuthenticate(wwwAuthenticate));
+  }
+
+  private credentialsFor(url: URL): Promise<Credentials | undefined> {
+    if (!this.options.credentials || this.noCredentials.has(url.origin)) return Promise.resolve(undefined);
+    const host = registryHostOf(url);
+    let p = this.credentialCache.get(host);
+    if (!p) {
+      p = this.options.credentials.resolve(host);
+      this.credentialCache.set(host, p);
+    }
+    return p;
+  }
+
+  layer(): Layer {
+    return (next) => async (req) => {
+      if (req.anonymous) return next(req);
+      const pingPath = pingPathFor(req.url.pathname);
+      if (pingPath === undefined) return next(req);
+      const pingUrl = new URL(pingPath, req.url);
+      let scopes = req.scopes ? parseScopeList(req.scopes.join(' ')) : scopesFor(req.method, req.url);
+      let challenges = this.challenges.get(pingUrl);
+      let authorized = challenges && challenges.length > 0 ? await this.authorize(next, req, challenges, scopes) : req;
+      let res = await next(authorized);
+      for (let round = 0; res.status === 401 && round < 2 && replayable(req.body); round++) {
+        const fresh = parseWwwAuthenticate(headerValues(res.headers, 'www-authenticate'));
+        if (fresh.length === 0) break;
+        const bearer = fresh.find((c) => c.scheme === 'bearer');
+        const sentAuth = authorized !== req;
+        if (sentAuth) {
+          // Widen once when the registry asks for more than the token carried.
+          const asked = bearer?.parameters.scope ? parseScopeList(bearer.parameters.scope) : [];
+          const widened = mergeScopes(scopes, asked);
+          if (!bearer || (scopesCover(scopes, widened) && bearer.parameters.error !== 'insufficient_scope') || round > 0) break;
+          scopes = widened;
+        }
+        this.challenges.set(pingUrl, fresh);
+        challenges = fresh;
+        await res.body.dump().catch(() => undefined);
+        authorized = await this.authorize(next, req, challenges, scopes);
+        if (authorized === req) return next(req);
+        res = await next(authorized);
+      }
+      return res;
+    };
+  }
+
+  private async authorize(send: Send, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
+    const creds = await this.credentialsFor(req.url);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (bearer) {
+      if (creds?.registryToken) return withAuth(req, `Bearer ${creds.registryToken}`);
+      const token = await this.token(send, req.url, bearer, scopes, creds);
+      return withAuth(req, `Bearer ${token.token}`);
+    }
+    const basic = challenges.find((c) => c.scheme === 'basic');
+    if (basic && creds?.username && creds.password) {
+      return withAuth(req, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
+    }
+    return req;
+  }
+
+  /** A token for (realm, service, scopes), from the cache or one shared exchange. */
+  async token(send: Send, registryUrl: URL, challenge: Challenge, scopes: Scope[], creds: Credentials | undefined): Promise<TokenResponse> {
+    const realm = challenge.parameters.realm;
+    if (!realm) throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: no realm specified for token auth challenge`);
+    let realmUrl: URL;
+    try {
+      realmUrl = new URL(realm);
+    } catch {
+      throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: invalid token auth challenge realm: ${realm}`);
+    }
+    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') {
+      throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: invalid token auth challenge realm: ${realm}`);
+    }
+    const service = challenge.parameters.service;
+    const key = tokenCacheKey({ realm, ...(service ? { service } : {}), scopes });
+    return this.tokens.getOrFetch(key, async () => {
+      this.exchanges.set(key, (this.exchanges.get(key) ?? 0) + 1);
+      const host = registryHostOf(registryUrl);
+      const refresh = this.refreshTokens.get(host) ?? creds?.identityToken;
+      const t = refresh ? await this.fetchOAuth(send, realmUrl, service, scopes, creds, refresh) : await this.fetchGet(send, realmUrl, service, scopes, creds);
+      if (t.refreshToken && t.refreshToken !== refresh) {
+        this.refreshTokens.set(host, t.refreshToken);
+        this.options.onRefreshToken?.(host, t.refreshToken);
+      }
+      return t;
+    });
+  }
+
+  private async fetchGet(send: Send, realm: URL, service: string | undefined, scopes: Scope[], creds: Credentials | undefined): Promise<TokenResponse> {
+    const params = new URLSearchParams(realm.search);
+    const basic = creds?.username && creds.password;
+    if (basic) params.append('account', creds.username!);
+    if (this.options.offlineAccess) {
+      params.append('client_id', this.options.clientId ?? DEFAULT_CLIENT_ID);
+      params.append('offline_token', 'true');
+    }
+    for (const s of scopes) params.append('scope', formatScope(s));
+    if (service) params.append('service', service);
+    params.sort(); // Go's url.Values.Encode sorts keys
+    const url = new URL(realm.href);
+    url.search = params.toString();
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (basic) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    return this.exchange(send, { method: 'GET', url, headers, timeout: PING_TIMEOUT_MS });
+  }
+
+  private async fetchOAuth(send: Send, realm: URL, service: string | undefined, scopes: Scope[], creds: Credentials | undefined, refreshToken: string): Promise<TokenResponse> {
+    const form = new URLSearchParams();
+    form.set('client_id', this.options.clientId ?? DEFAULT_CLIENT_ID);
+    form.set('grant_type', 'refresh_token');
+    form.set('refresh_token', refreshToken);
+    if (scopes.length > 0) form.set('scope', scopes.map(formatScope).join(' '));
+    if (service) form.set('service', service);
+    if (this.options.offlineAccess) form.set('access_type', 'offline');
+    const res = await send({ method: 'POST', url: realm, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), timeout: PING_TIMEOUT_MS });
+    if (res.status === 404 || res.status === 405) {
+      // The token server has no OAuth2 POST: Docker falls back to GET with what it has.
+      await res.body.dump().catch(() => undefined);
+      return this.fetchGet(send, realm, service, scopes, creds);
+    }
+    return this.parse(res, realm);
+  }
+
+  private async exchange(send: Send, req: TransportRequest): Promise<TokenResponse> {
+    return this.parse(await send(req), req.url);
+  }
+
+  private async parse(res: TransportResponse, realm: URL): Promise<TokenResponse> {
+    const body = await readCapped(res, MAX_TOKEN_RESPONSE_BYTES, `token response from ${realm.origin}`);
+    if (res.status < 200 || res.status >= 300) throw authErrorFromResponse(res.status, res.headers, body, { url: realm.href });
+    return parseTokenResponse(body, new Date());
+  }
+}
+
+function withAuth(req: TransportRequest, value: string): TransportRequest {
+  return { ...req, headers: { ...req.headers, authorization: value } };
+}
+
+/** Scopes as strings, for `TransportRequest.scopes`. */
+export function scopeStrings(...scopes: Scope[]): string[] {
+  return scopes.map(formatScope);
+}
+
