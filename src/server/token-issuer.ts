@@ -9,6 +9,8 @@ import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import bcrypt from 'bcryptjs';
 import { ConfigError } from '../errors.js';
+import { createCertificateAuthority } from '../tls/x509.js';
+import type { KeyType } from '../tls/x509.js';
 import type { Scope } from '../auth/scope.js';
 import { mergeScopes, parseScope, scopeSetKey } from '../auth/scope.js';
 
@@ -203,6 +205,15 @@ export class TokenIssuer {
     this.#catalogUsers = new Set(options.catalogUsers ?? []);
     this.#ttl = ttl;
     this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * An issuer with a fresh signing key and its self-signed certificate (`certificatePem`), for
+   * a registry's `rootcertbundle` — what `gantry serve` and the tests use.
+   */
+  static withGeneratedKey(options: Omit<TokenIssuerOptions, 'signingKeyPem' | 'certificatePem'>, keyType: KeyType = 'ec-p256'): TokenIssuer {
+    const { certPem, keyPem } = createCertificateAuthority({ commonName: `${options.issuer} token signer`, keyType });
+    return new TokenIssuer({ ...options, signingKeyPem: keyPem, certificatePem: certPem });
   }
 
   /** The `kid` every token carries. */

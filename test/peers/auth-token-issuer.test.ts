@@ -45,17 +45,16 @@ for (const keyType of ['ec-p256', 'rsa-2048'] as KeyType[]) {
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'gantry-issuer-'));
-      const signer = createCertificateAuthority({ commonName: 'gantry token issuer', keyType });
-      const bundle = join(dir, 'rootcerts.pem');
-      writeFileSync(bundle, signer.certPem);
-      issuer = new TokenIssuer({
-        issuer: 'gantry-test-issuer',
-        service: 'gantry-test-registry',
-        signingKeyPem: signer.keyPem,
-        certificatePem: signer.certPem,
-        users: { alice: { password: 'alice-pw', access: [{ repository: 'x', actions: ['pull'] }] } },
-        anonymous: [{ repository: 'public/*', actions: ['pull'] }],
-      });
+      issuer = TokenIssuer.withGeneratedKey(
+        {
+          issuer: 'gantry-test-issuer',
+          service: 'gantry-test-registry',
+          users: { alice: { password: 'alice-pw', access: [{ repository: 'x', actions: ['pull'] }] } },
+          anonymous: [{ repository: 'public/*', actions: ['pull'] }],
+        },
+        keyType,
+      );
+      writeFileSync(join(dir, 'rootcerts.pem'), issuer.certificatePem ?? '');
       server = http.createServer((req, res) => void issuer.handle(req, res));
       await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
       realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;

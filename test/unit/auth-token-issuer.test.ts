@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { exchangeStatsKey, libtrustKeyId, TokenIssuer } from '../../src/server/token-issuer.js';
 import type { TokenIssuerOptions } from '../../src/server/token-issuer.js';
@@ -169,6 +169,12 @@ describe('tokens', () => {
     const want = b32.replace(/(.{4})(?!$)/g, '$1:');
     assert.equal(want.length, 59);
     assert.equal(libtrustKeyId(createPublicKey(pem)), want);
+  });
+
+  test('a generated signer: its certificate carries the signing key', () => {
+    const issuer = TokenIssuer.withGeneratedKey({ issuer: 'gen', service: 's' });
+    assert.ok(issuer.certificatePem);
+    assert.equal(libtrustKeyId(new X509Certificate(issuer.certificatePem).publicKey), issuer.keyId);
   });
 
   test('RS256 for RSA keys; other keys are refused with the option named', () => {
