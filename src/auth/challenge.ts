@@ -128,16 +128,6 @@ export function parseWwwAuthenticate(values: string | readonly string[] | undefi
 const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 /**
- * The key challenges are stored under: `scheme://lower-host:port`, with the default port made
- * explicit so `reg.example.com` and `reg.example.com:80` meet (reference §6.11).
- */
-export function endpointKey(url: string | URL): string {
-  const u = typeof url === 'string' ? new URL(url) : url;
-  const port = u.port || DEFAULT_PORT[u.protocol] || '';
-  return `${u.protocol}//${u.hostname.toLowerCase()}${port ? `:${port}` : ''}`;
-}
-
-/**
  * The path whose ping answers for a request path (reference §3.4): up to and including the first
  * `/v2/`; a `/v1/` path maps to its prefix + `/v2/`; anything else gets no authorization.
  */
@@ -149,10 +139,23 @@ export function pingPathFor(path: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The key challenges are stored under: `scheme://lower-host:port` with the default port made
+ * explicit, so `reg.EXAMPLE.com` and `reg.example.com:80` meet (reference §6.11), followed by the
+ * URL's ping path (Docker keys by the ping URL, so two registries behind one proxy under
+ * `/a/v2/` and `/b/v2/` keep their own challenges). A URL without a `/v2/` path means `/v2/`.
+ */
+export function endpointKey(url: string | URL): string {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const port = u.port || DEFAULT_PORT[u.protocol] || '';
+  return `${u.protocol}//${u.hostname.toLowerCase()}${port ? `:${port}` : ''}${pingPathFor(u.pathname) ?? '/v2/'}`;
+}
+
 /** Challenges learnt from pings, per endpoint. A 200 ping stores an empty list. */
 export class ChallengeStore {
   readonly #byEndpoint = new Map<string, Challenge[]>();
 
+  /** `url`: the ping URL, or any URL of the endpoint (its ping path is used). */
   set(url: string | URL, challenges: readonly Challenge[]): void {
     this.#byEndpoint.set(endpointKey(url), [...challenges]);
   }

@@ -66,10 +66,21 @@ describe('ChallengeStore', () => {
     assert.equal(store.get('https://other.example/v2/'), undefined);
   });
 
-  test('endpoint keys', () => {
-    assert.equal(endpointKey('https://Reg.Example.com/v2/'), 'https://reg.example.com:443');
-    assert.equal(endpointKey('http://[::1]:5000/v2/'), 'http://[::1]:5000');
-    assert.equal(endpointKey(new URL('http://127.0.0.1/v2/')), 'http://127.0.0.1:80');
+  test('endpoint keys: canonical host:port and the ping path', () => {
+    assert.equal(endpointKey('https://Reg.Example.com/v2/'), 'https://reg.example.com:443/v2/');
+    assert.equal(endpointKey('https://reg.example.com'), 'https://reg.example.com:443/v2/');
+    assert.equal(endpointKey('http://[::1]:5000/v2/x/blobs/uploads/'), 'http://[::1]:5000/v2/');
+    assert.equal(endpointKey(new URL('http://127.0.0.1/v2/')), 'http://127.0.0.1:80/v2/');
+    assert.equal(endpointKey('https://proxy.example/a/v2/x/manifests/1'), 'https://proxy.example:443/a/v2/');
+  });
+
+  test('registries under different path prefixes keep their own challenges', () => {
+    const store = new ChallengeStore();
+    store.set('https://proxy.example/a/v2/', [{ scheme: 'basic', parameters: { realm: 'a' } }]);
+    store.set('https://proxy.example/b/v2/', []);
+    assert.equal(store.get('https://proxy.example/a/v2/x/tags/list')?.[0]?.parameters.realm, 'a');
+    assert.deepEqual(store.get('https://proxy.example/b/v2/x/tags/list'), []);
+    assert.equal(store.get('https://proxy.example/v2/'), undefined);
   });
 });
 
