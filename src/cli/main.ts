@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { pingCommand } from './commands/ping.js';
+import { loginCommands } from './commands/login.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
       process.stdout.write(`gantry ${VERSION} node/${process.versions.node} ${process.platform}/${process.arch}\n`);
     });
   pingCommand(program);
+  loginCommands(program);
   return program;
 }
 

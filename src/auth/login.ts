@@ -1,0 +1,109 @@
+/**
+ * Login and logout (docker-registry-semantics.md §3.3, §4.7): credentials are verified
+ * against the registry before anything is stored — ping `/v2/`, then `GET /v2/` answering
+ * its challenge (Basic, or a token exchange asking for a refresh token) — and stored under
+ * Docker's key; an identity token from the token server is stored instead of the password.
+ * Mirrors are never used.
+ */
+import { ErrorCode, GantryError } from '../errors.js';
+import { negotiate, PING_TIMEOUT_MS } from '../transport/endpoint.js';
+import { errorFromResponse, statusText } from '../transport/errors.js';
+import { Transport, type TransportOptions } from '../transport/transport.js';
+import { Authorizer } from './authorizer.js';
+import { AuthError } from './errors.js';
+import { Keychain, StaticKeychain, type EraseResult, type StoreResult } from './keychain.js';
+import { DOCKER_HUB_AUTH_KEY, loginKey } from './hostname.js';
+
+export const LOGIN_SUCCEEDED = 'Login Succeeded';
+
+export interface LoginCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface LoginOptions extends TransportOptions {
+  /** Docker config directory (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
+  readonly configDir?: string;
+  /** Verify only; store nothing. */
+  readonly noStore?: boolean;
+}
+
+export interface LoginResult {
+  readonly status: typeof LOGIN_SUCCEEDED;
+  /** The registry host logged in to (`docker.io` for Docker Hub). */
+  readonly registry: string;
+  /** The endpoint verified, e.g. `https://registry.example.com/v2/`. */
+  readonly url: string;
+  /** True when the token server issued a refresh token, stored instead of the password. */
+  readonly identityToken: boolean;
+  readonly stored?: StoreResult;
+}
+
+/**
+ * The registry host of a login server address: none or `docker.io` is Docker Hub; otherwise
+ * `https://` is assumed, and only the host is kept (`registry-1.docker.io/bork/test` →
+ * `registry-1.docker.io`).
+ */
+export function loginRegistryHost(server: string | undefined): string {
+  if (!server || server === DOCKER_HUB_AUTH_KEY || server === 'docker.io' || server === 'index.docker.io') return 'docker.io';
+  const withScheme = /^https?:\/\//i.test(server) ? server : `https://${server}`;
+  let host: string;
+  try {
+    host = new URL(withScheme).host;
+  } catch (err) {
+    throw new GantryError(ErrorCode.INVALID_CONFIG, `unable to parse server address: ${server}`, { cause: err });
+  }
+  if (!host) throw new GantryError(ErrorCode.INVALID_CONFIG, `unable to parse server address: ${server}`);
+  return host === 'index.docker.io' ? 'docker.io' : host;
+}
+
+/** Verifies `credentials` against `server` and stores them. */
+export async function login(server: string | undefined, credentials: LoginCredentials, options: LoginOptions = {}): Promise<LoginResult> {
+  const registry = loginRegistryHost(server);
+  let refreshToken: string | undefined;
+  const authorizer = new Authorizer({
+    credentials: new StaticKeychain({ username: credentials.username, password: credentials.password }),
+    offlineAccess: true,
+    onRefreshToken: (_host, token) => {
+      refreshToken = token;
+    },
+  });
+  const transport = new Transport({ ...options, layers: [authorizer.layer()] });
+  try {
+    const ping = await negotiate(transport, registry, 'login');
+    const url = new URL(ping.url);
+    authorizer.learn(url, ping.challenges);
+    // Login asks for no scope: the token only proves the credentials (and brings a refresh token).
+    const res = await transport.send({ method: 'GET', url, scopes: [], timeout: PING_TIMEOUT_MS }).catch((err: unknown) => {
+      // A token server's refusal reads as Docker's: `GET https://host/v2/: unauthorized: …`.
+      if (err instanceof AuthError) throw new GantryError(err.code, `GET ${url.href}: ${err.message}`, { cause: err });
+      throw err;
+    });
+    if (res.status !== 200) {
+      const err = await errorFromResponse('GET', url, res);
+      throw new GantryError(res.status === 401 ? ErrorCode.UNAUTHORIZED : err.code, `login attempt to ${url.href} failed with status: ${res.status} ${statusText(res.status)}`, { cause: err });
+    }
+    await res.body.dump();
+    let stored: StoreResult | undefined;
+    if (!options.noStore) {
+      const keychain = await Keychain.load(options.configDir ? { configDir: options.configDir } : {});
+      stored = await keychain.store(server ?? DOCKER_HUB_AUTH_KEY, refreshToken ? { username: credentials.username, identityToken: refreshToken } : { username: credentials.username, password: credentials.password });
+    }
+    return { status: LOGIN_SUCCEEDED, registry, url: url.href, identityToken: refreshToken !== undefined, ...(stored ? { stored } : {}) };
+  } finally {
+    await transport.close();
+  }
+}
+
+export interface LogoutResult extends EraseResult {
+  /** The host named in Docker's message: `Removing login credentials for <host>`. */
+  readonly registry: string;
+}
+
+/** Erases stored credentials for `server` under every key form Docker may have used. */
+export async function logout(server: string | undefined, options: { configDir?: string } = {}): Promise<LogoutResult> {
+  const keychain = await Keychain.load(options.configDir ? { configDir: options.configDir } : {});
+  const result = await keychain.erase(server);
+  const key = loginKey(server);
+  return { ...result, registry: key === DOCKER_HUB_AUTH_KEY ? DOCKER_HUB_AUTH_KEY : key };
+}

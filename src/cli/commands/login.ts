@@ -1,0 +1,142 @@
+/**
+ * `gantry login [SERVER]` and `gantry logout [SERVER]`, with docker login's flags, checks
+ * and messages (docker-registry-semantics.md §4.7, §6.14).
+ */
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { ErrorCode, GantryError } from '../../errors.js';
+import { login, logout, LOGIN_SUCCEEDED } from '../../auth/login.js';
+import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
+import { loginKey } from '../../auth/hostname.js';
+import { addRegistryFlags, transportOptions, type RegistryFlags } from '../options.js';
+
+export interface LoginFlags extends RegistryFlags {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+}
+
+const usage = (message: string) => new GantryError(ErrorCode.USAGE, message);
+
+/** Reads a secret from stdin: everything, minus one trailing line ending (\r\n, \n or \r). */
+export async function readSecretFromStdin(stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return stripOneLineEnding(Buffer.concat(chunks).toString('utf8'));
+}
+
+export function stripOneLineEnding(s: string): string {
+  if (s.endsWith('\r\n')) return s.slice(0, -2);
+  if (s.endsWith('\n') || s.endsWith('\r')) return s.slice(0, -1);
+  return s;
+}
+
+/**
+ * docker login's flag rules, in its order. Returns the password source: `stdin` or the value.
+ * Throws usage errors with Docker's texts.
+ */
+export function checkLoginFlags(flags: LoginFlags, argv: readonly string[] = []): 'stdin' | 'flag' | 'none' {
+  const gaveUser = flags.username !== undefined || argv.some((a) => a === '-u' || a.startsWith('--username'));
+  if (flags.password !== undefined && flags.password !== '-' && flags.passwordStdin) throw usage('conflicting options: cannot specify both --password and --password-stdin');
+  const fromStdin = flags.passwordStdin || flags.password === '-';
+  if (fromStdin && !gaveUser) throw usage('the --password-stdin option requires --username to be set');
+  if (flags.username !== undefined && flags.username.trim() === '') throw usage('username is empty');
+  if (flags.password !== undefined && flags.password !== '-' && flags.password === '') throw usage('password is empty');
+  if (fromStdin) return 'stdin';
+  return flags.password !== undefined ? 'flag' : 'none';
+}
+
+async function prompt(question: string, hidden: boolean): Promise<string> {
+  let muted = false;
+  const output = new Writable({
+    write(chunk, _enc, cb) {
+      if (!muted) process.stderr.write(chunk);
+      cb();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  try {
+    const answer = new Promise<string>((resolve) => rl.question(question, resolve));
+    muted = hidden;
+    const a = await answer;
+    if (hidden) process.stderr.write('\n');
+    return a;
+  } finally {
+    rl.close();
+  }
+}
+
+export function loginCommands(program: Command): void {
+  addRegistryFlags(program.command('login').argument('[server]', 'registry (default: Docker Hub)').description('log in to a registry'), { mirrors: false })
+    .option('-u, --username <user>', 'user name')
+    .option('-p, --password <password>', 'password or token ("-" reads stdin)')
+    .option('--password-stdin', 'read the password or token from stdin')
+    .action(async (server: string | undefined, flags: LoginFlags) => {
+      const source = checkLoginFlags(flags);
+      let username = flags.username;
+      let password: string | undefined;
+      if (source === 'stdin') {
+        password = await readSecretFromStdin();
+        if (password.trim() === '') throw usage('password is empty');
+      } else if (source === 'flag') {
+        process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+        password = flags.password;
+      }
+      const options = { ...(await transportOptions(flags)), ...(flags.config ? { configDir: flags.config } : {}) };
+      if (username === undefined && password === undefined) {
+        // Docker first tries what is stored.
+        const keychain = await Keychain.load(flags.config ? { configDir: flags.config } : {});
+        const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
+        const stored = await keychain.resolve(host);
+        if (stored?.username && stored.password) {
+          process.stdout.write(`Authenticating with existing credentials... [Username: ${stored.username}]\n`);
+          try {
+            await login(server, { username: stored.username, password: stored.password }, { ...options, noStore: true });
+            process.stdout.write(`${LOGIN_SUCCEEDED}\n`);
+            return;
+          } catch (err) {
+            if (err instanceof GantryError && err.code === ErrorCode.UNAUTHORIZED) process.stderr.write('Stored credentials invalid or expired\n');
+            else process.stderr.write(`Login did not succeed, error: ${(err as Error).message}\n`);
+          }
+        }
+      }
+      if (username === undefined || password === undefined) {
+        if (!process.stdin.isTTY) throw new GantryError(ErrorCode.USAGE, 'error: cannot perform an interactive login from a non-TTY device');
+        if (username === undefined) {
+          username = (await prompt('Username: ', false)).trim();
+          if (!username) throw usage('error: username is required');
+        }
+        if (password === undefined) {
+          password = await prompt('Password: ', true);
+          if (!password) throw usage('error: password is required');
+        }
+      }
+      const result = await login(server, { username, password }, options);
+      if (result.stored?.unencryptedFile) process.stderr.write(`${unencryptedWarning(result.stored.unencryptedFile)}\n`);
+      if (flags.json) process.stdout.write(`${JSON.stringify({ status: result.status, registry: result.registry, url: result.url, identityToken: result.identityToken, key: result.stored?.key ?? null, storedIn: result.stored?.storedIn ?? null })}\n`);
+      else process.stdout.write(`${result.status}\n`);
+    });
+
+  program
+    .command('logout')
+    .argument('[server]', 'registry (default: Docker Hub)')
+    .description('remove stored credentials for a registry')
+    .option('--config <dir>', 'Docker config directory holding config.json')
+    .option('--json', 'print a machine-readable result')
+    .action(async (server: string | undefined, flags: { config?: string; json?: boolean }) => {
+      const result = await logout(server, flags.config ? { configDir: flags.config } : {});
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ registry: result.registry, removed: result.removed, failures: result.failures })}\n`);
+        return;
+      }
+      if (result.removed.length === 0 && result.failures.length === 0) {
+        process.stdout.write(`Not logged in to ${result.registry}\n`);
+        return;
+      }
+      process.stdout.write(`Removing login credentials for ${result.registry}\n`);
+      if (result.removed.length === 0 && result.failures.length > 0) {
+        process.stderr.write(`WARNING: could not erase credentials:\n${result.failures.map((f) => `${f.key}: ${f.message}\n`).join('')}`);
+      }
+    });
+}
