@@ -3,7 +3,8 @@
  * parse → build options → call. Flag errors are `ConfigError`s naming the flag.
  */
 import { ConfigError } from '../errors.js';
-import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STORAGE, type RegistryServerOptions, type RegistryTokenIssuer } from './options.js';
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STORAGE, type RegistryServerOptions } from './options.js';
+import { loadTokenConfig } from './token-config.js';
 
 export interface RegistryServeFlags {
   /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT`. Default `127.0.0.1:5000`. */
@@ -14,9 +15,9 @@ export interface RegistryServeFlags {
   tlsKey?: string;
   clientCa?: string;
   htpasswd?: string;
-  /** Token auth with this issuer (built by the CLI from its config file). */
-  tokenIssuer?: RegistryTokenIssuer;
-  tokenService?: string;
+  /** Token auth: the config file of users and grants (see token-config.ts). */
+  tokenConfig?: string;
+  /** An external token realm; default: the registry's own `/token`. */
   tokenRealm?: string;
   deleteEnabled?: boolean;
   log?: (line: string) => void;
@@ -32,7 +33,7 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host, port };
 }
 
-export function registryServerOptionsFromCli(flags: RegistryServeFlags): RegistryServerOptions {
+export async function registryServerOptionsFromCli(flags: RegistryServeFlags): Promise<RegistryServerOptions> {
   const options: RegistryServerOptions = {
     listen: parseListen(flags.listen ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`),
     storage: flags.storage ?? DEFAULT_STORAGE,
@@ -47,17 +48,16 @@ export function registryServerOptionsFromCli(flags: RegistryServeFlags): Registr
   } else if (flags.clientCa !== undefined) {
     throw new ConfigError('--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first');
   }
-  if (flags.htpasswd !== undefined && flags.tokenIssuer !== undefined) {
-    throw new ConfigError('--htpasswd and token auth are exclusive: choose one');
+  if (flags.htpasswd !== undefined && flags.tokenConfig !== undefined) {
+    throw new ConfigError('--htpasswd and --token-config are exclusive: choose one');
+  }
+  if (flags.tokenRealm !== undefined && flags.tokenConfig === undefined) {
+    throw new ConfigError('--token-realm needs --token-config');
   }
   if (flags.htpasswd !== undefined) options.auth = { type: 'htpasswd', file: flags.htpasswd };
-  if (flags.tokenIssuer !== undefined) {
-    options.auth = {
-      type: 'token',
-      issuer: flags.tokenIssuer,
-      service: flags.tokenService ?? 'gantry',
-      ...(flags.tokenRealm ? { realm: flags.tokenRealm } : {}),
-    };
+  if (flags.tokenConfig !== undefined) {
+    const { issuer, service } = await loadTokenConfig(flags.tokenConfig);
+    options.auth = { type: 'token', issuer, service, ...(flags.tokenRealm ? { realm: flags.tokenRealm } : {}) };
   }
   return options;
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
+import { createRegistryServer, registryServerOptionsFromCli, type RegistryServer } from '../../src/server/index.js';
 import { TokenIssuer } from '../../src/server/token-issuer.js';
 import { ConfigError } from '../../src/errors.js';
 import { call, errorCodes, sha256 } from '../conformance/client.js';
@@ -172,5 +172,33 @@ describe('embedded registry: token auth', () => {
     });
     const withPull = await call(server.url, 'POST', mountPath, { headers: { authorization: `Bearer ${(JSON.parse(both.text) as { token: string }).token}` } });
     assert.equal(withPull.status, 201);
+  });
+});
+
+describe('embedded registry: token auth from a config file (gantry serve --token-config)', () => {
+  test('users and anonymous rules from the file decide, through the /token endpoint', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-token-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'token.json'), JSON.stringify({
+      service: 'from-file',
+      users: { carol: { password: bcrypt.hashSync('carol-pw', 4), access: [{ repository: 'carol/*', actions: ['pull', 'push'] }] } },
+      anonymous: [{ repository: 'carol/*', actions: ['pull'] }],
+    }));
+    const options = await registryServerOptionsFromCli({ listen: '127.0.0.1:0', storage: 'memory', tokenConfig: join(dir, 'token.json') });
+    const server = await createRegistryServer(options);
+    t.after(() => server.close());
+    const blob = randomBytes(64);
+    const scope = 'repository:carol/app:pull,push';
+    const tokenFor = async (authorization?: string): Promise<string> => {
+      const r = await call(server.url, 'GET', `/token?service=from-file&scope=${scope}`, authorization ? { headers: { authorization } } : {});
+      assert.equal(r.status, 200, r.text);
+      return (JSON.parse(r.text) as { token: string }).token;
+    };
+    assert.equal(await push(server.url, 'carol/app', blob, `Bearer ${await tokenFor(basic('carol', 'carol-pw'))}`), 201);
+    const anonymous = await tokenFor();
+    assert.equal(await push(server.url, 'carol/app', randomBytes(64), `Bearer ${anonymous}`), 401, 'anonymous may not push');
+    const pulled = await call(server.url, 'GET', `/v2/carol/app/blobs/${sha256(blob)}`, { headers: { authorization: `Bearer ${anonymous}` } });
+    assert.equal(pulled.status, 200, 'anonymous may pull');
+    assert.equal((await call(server.url, 'GET', `/token?service=from-file&scope=${scope}`, { headers: { authorization: basic('carol', 'wrong') } })).status, 401);
   });
 });

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,4 +178,27 @@ describe('embedded registry: concurrent uploads of one blob', () => {
       if (storageKind === 'disk') assert.deepEqual(readdirSync(join(dir, 'uploads')), [], 'no session left behind');
     });
   }
+});
+
+describe('embedded registry: abandoned upload sessions', () => {
+  test('opening the storage removes week-old and unreadable sessions and keeps live ones', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-purge-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const first = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: dir });
+    const post = await call(first.url, 'POST', '/v2/purge/me/blobs/uploads/');
+    const live = post.header('docker-upload-uuid') as string;
+    await first.close();
+    const old = '00000000-0000-4000-8000-000000000001';
+    const broken = '00000000-0000-4000-8000-000000000002';
+    mkdirSync(join(dir, 'uploads', old));
+    writeFileSync(join(dir, 'uploads', old, 'info.json'), JSON.stringify({ repository: 'purge/me', started: new Date(Date.now() - 8 * 86_400_000).toISOString() }));
+    writeFileSync(join(dir, 'uploads', old, 'data'), 'stale');
+    mkdirSync(join(dir, 'uploads', broken));
+    writeFileSync(join(dir, 'uploads', broken, 'info.json'), '{"repository": "pur');
+    const second = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: dir });
+    t.after(() => second.close());
+    assert.deepEqual(readdirSync(join(dir, 'uploads')), [live]);
+    assert.equal((await call(second.url, 'GET', `/v2/purge/me/blobs/uploads/${live}`)).status, 204);
+    assert.equal((await call(second.url, 'GET', `/v2/purge/me/blobs/uploads/${old}`)).status, 404);
+  });
 });

@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +20,8 @@ import { LIVE_ALGORITHM, hashingCounter, newLiveHash, rangeInvalid, uploadBusy, 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Large writes: fewer syscalls per GiB on the receive path. */
 const WRITE_BUFFER = 1 << 20;
+/** Sessions older than this are abandoned (distribution purges after a week too). */
+export const UPLOAD_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 export class FilesystemUploads {
   private readonly live = new Map<string, LiveHash>();
@@ -30,6 +32,22 @@ export class FilesystemUploads {
 
   private dataPath(id: string): string {
     return join(this.dir, id, 'data');
+  }
+
+  /**
+   * Removes sessions nobody can resume: older than `UPLOAD_MAX_AGE_MS`, or whose info file a
+   * crash left unreadable. Runs when the storage opens, so a restart cleans up after a kill.
+   */
+  async purgeAbandoned(now = Date.now()): Promise<void> {
+    for (const id of await readdir(this.dir)) {
+      let started = Number.NaN;
+      try {
+        started = Date.parse((JSON.parse(await readFile(join(this.dir, id, 'info.json'), 'utf8')) as { started: string }).started);
+      } catch {
+        // unreadable: abandoned
+      }
+      if (!UUID_RE.test(id) || !(now - started < UPLOAD_MAX_AGE_MS)) await rm(join(this.dir, id), { recursive: true, force: true });
+    }
   }
 
   async start(repository: string): Promise<UploadSession> {
@@ -93,10 +111,11 @@ export class FilesystemUploads {
   }
 
   /**
-   * Verifies the session's bytes against `digest`, fsyncs them, and returns the path of the
-   * data file for the caller to rename into the blob store. A mismatch discards the session.
+   * Verifies the session's bytes against `digest`, fsyncs them, and hands the data file to
+   * `place` (which renames it into the blob store). The session stays busy throughout, so no
+   * PATCH can write into a file that is becoming a blob. A mismatch discards the session.
    */
-  async verify(repository: string, id: string, digest: ParsedDigest): Promise<{ path: string; size: number }> {
+  async commit(repository: string, id: string, digest: ParsedDigest, place: (path: string) => Promise<void>): Promise<number> {
     const session = await this.get(repository, id);
     if (!session) throw uploadUnknown(id);
     if (this.busy.has(id)) throw uploadBusy(id);
@@ -112,7 +131,9 @@ export class FilesystemUploads {
         throw digestInvalid('provided digest did not match uploaded content', { digest: digest.digest });
       }
       await fsyncFile(this.dataPath(id));
-      return { path: this.dataPath(id), size: session.size };
+      await place(this.dataPath(id));
+      await this.discard(id);
+      return session.size;
     } finally {
       this.busy.delete(id);
     }
@@ -121,6 +142,7 @@ export class FilesystemUploads {
   async cancel(repository: string, id: string): Promise<boolean> {
     const session = await this.get(repository, id);
     if (!session) return false;
+    if (this.busy.has(id)) throw uploadBusy(id);
     await this.discard(id);
     return true;
   }

@@ -35,7 +35,9 @@ export async function openFilesystemStorage(root: string): Promise<Storage> {
   // Temporary files of writes that a crash interrupted are garbage; nothing refers to them.
   await rm(join(dir, 'tmp'), { recursive: true, force: true });
   await mkdir(join(dir, 'tmp'), { recursive: true });
-  return new FilesystemStorage(dir);
+  const storage = new FilesystemStorage(dir);
+  await storage.uploads.purgeAbandoned();
+  return storage;
 }
 
 function must(digest: string): ParsedDigest {
@@ -54,7 +56,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 class FilesystemStorage implements Storage {
-  private readonly uploads: FilesystemUploads;
+  readonly uploads: FilesystemUploads;
   private readonly tmp: string;
 
   constructor(readonly location: string) {
@@ -253,13 +255,13 @@ class FilesystemStorage implements Storage {
 
   async commitUpload(repository: string, id: string, digest: string): Promise<number> {
     const d = must(digest);
-    const verified = await this.uploads.verify(repository, id, d);
     const target = this.blobPath(d);
-    // Concurrent uploads of the same blob each rename identical, verified bytes: last one wins.
-    if (!(await exists(target))) await renameDurably(verified.path, target);
-    await this.uploads.discard(id);
+    const size = await this.uploads.commit(repository, id, d, async (path) => {
+      // Concurrent uploads of the same blob each rename identical, verified bytes: any one wins.
+      if (!(await exists(target))) await renameDurably(path, target);
+    });
     if (!(await this.linkBlob(repository, digest))) throw uploadUnknown(id);
-    return verified.size;
+    return size;
   }
 
   async close(): Promise<void> {}
