@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { pingCommand } from './commands/ping.js';
 import { loginCommands } from './commands/login.js';
+import { serveCommand } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     });
   pingCommand(program);
   loginCommands(program);
+  serveCommand(program);
   return program;
 }
 
