@@ -21,7 +21,7 @@ import { negotiate } from '../../src/transport/endpoint.js';
 import { errorFromResponse } from '../../src/transport/errors.js';
 import { Transport } from '../../src/transport/transport.js';
 import { startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
-import { requirePeer } from '../helpers/peers.js';
+import { peerPath, requirePeer } from '../helpers/peers.js';
 import type { CredentialSource } from '../../src/auth/keychain.js';
 
 const gantry = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
@@ -52,9 +52,9 @@ const TOKEN_USER_PW = 'token-user-secret-9';
 describe('htpasswd registry', () => {
   let reg: RunningRegistry;
   let configDir: string;
-  before(async (t) => {
+  before(async () => {
     configDir = mkdtempSync(join(tmpdir(), 'gantry-config-'));
-    if (!requirePeer(t, 'docker-registry')) return;
+    if (!peerPath('docker-registry')) return;
     reg = await startDockerRegistry({ htpasswd: { users: { alice: SECRET } } });
   });
   after(async () => {
@@ -109,7 +109,7 @@ describe('token auth through the project issuer', () => {
   let server: http.Server;
   let issuer: TokenIssuer;
   let dir: string;
-  before(async (t) => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gantry-token-'));
     issuer = TokenIssuer.withGeneratedKey({
       issuer: 'gantry-issuer',
@@ -120,7 +120,7 @@ describe('token auth through the project issuer', () => {
     writeFileSync(join(dir, 'bundle.pem'), issuer.certificatePem ?? '');
     server = http.createServer((req, res) => void issuer.handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    if (!requirePeer(t, 'docker-registry')) return;
+    if (!peerPath('docker-registry')) return;
     reg = await startDockerRegistry({
       token: { realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, service: 'gantry-registry', issuer: 'gantry-issuer', rootCertBundleFile: join(dir, 'bundle.pem') },
     });
