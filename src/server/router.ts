@@ -58,8 +58,11 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://registry.invalid');
-    const path = url.pathname;
+    // The path as sent: WHATWG URL parsing would resolve `..` segments before the name check.
+    const raw = req.url ?? '/';
+    const queryAt = raw.indexOf('?');
+    const path = queryAt < 0 ? raw : raw.slice(0, queryAt);
+    const url = new URL(queryAt < 0 ? '' : raw.slice(queryAt), 'http://registry.invalid/');
     const head = method === 'HEAD';
     if (tokenEndpoint && path === '/token') {
       await tokenEndpoint(req, res);

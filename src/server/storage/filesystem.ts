@@ -232,7 +232,10 @@ class FilesystemStorage implements Storage {
     const out: ReferrerDescriptor[] = [];
     for (const name of names) {
       try {
-        out.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as ReferrerDescriptor);
+        const descriptor = JSON.parse(await readFile(join(dir, name), 'utf8')) as ReferrerDescriptor;
+        // The entry is written before the revision and removed after it: only a manifest that
+        // exists is a referrer, whatever a crash left in between.
+        if (await exists(this.revisionPath(repository, must(descriptor.digest)))) out.push(descriptor);
       } catch {
         // Removed by a concurrent delete: not a referrer any more.
       }
