@@ -6,6 +6,9 @@
  *
  *   caller (client / auth)           builds TransportRequest
  *     │
+ *     ├─ retry       idempotent requests with replayable bodies: connection errors, 408/429/5xx,
+ *     │              backoff with full jitter, Retry-After; above auth, so each try is the
+ *     │              authenticated request and a 401 is auth's business, not a retry
  *     ├─ auth        (added by src/auth: challenges, tokens; sits above redirect)
  *     ├─ redirect    follows ≤10 hops itself; Authorization only back to the first origin
  *     ├─ user-agent  User-Agent and X-Meta-* on every hop, token requests included
@@ -23,6 +26,7 @@ import type { Layer, Send } from './types.js';
 import { httpSend } from './layers/http.js';
 import { requestLog, type LogSink } from './layers/log.js';
 import { redirect } from './layers/redirect.js';
+import { retry, type RetryPolicy } from './layers/retry.js';
 import { defaultUserAgent, userAgent } from './layers/user-agent.js';
 
 export interface TransportOptions {
@@ -49,6 +53,8 @@ export interface TransportOptions {
   readonly log?: LogSink;
   /** Layers the caller puts on top of redirect (the auth layer). Outermost first. */
   readonly layers?: readonly Layer[];
+  /** Retries of idempotent requests (`send` only, not `sendPlain`). `false` disables them. Default: the RETRY_* constants. */
+  readonly retry?: RetryPolicy | false;
 }
 
 export class Transport {
@@ -76,7 +82,8 @@ export class Transport {
     const stack: Layer[] = [redirect(), userAgent(defaultUserAgent(options.userAgent), options.headers ?? {})];
     if (options.log) stack.push(requestLog(options.log));
     this.sendPlain = compose(stack, bottom);
-    this.send = compose(options.layers ?? [], this.sendPlain);
+    const retries = options.retry === false ? [] : [retry(options.retry ?? {})];
+    this.send = compose([...retries, ...(options.layers ?? [])], this.sendPlain);
   }
 
   /** A host's certs.d folder, read once per transport. */
