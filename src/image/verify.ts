@@ -1,0 +1,54 @@
+/**
+ * Trust nothing downloaded: a blob is hashed and counted while it flows, and the stream fails
+ * as soon as it is longer than its descriptor says, or at its end when the size or digest
+ * differ. Nothing is buffered whole, so a layer of any size costs one chunk of memory.
+ */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import type { Descriptor } from '../oci/descriptor.js';
+import { DigestMismatchError } from '../oci/errors.js';
+
+/** What a verifying stream saw, once it has ended. */
+export interface VerifiedBlob {
+  size: number;
+  digest: string;
+}
+
+/**
+ * A pass-through that checks the bytes against `desc` (sha256 or sha512, by the descriptor's
+ * digest). Errors with DIGEST_MISMATCH, naming the expected and actual digest and size.
+ * `what` names the blob in messages (defaults to `blob <digest>`).
+ */
+export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what = `blob ${desc.digest.toString()}`): Transform & { readonly result: VerifiedBlob | undefined } {
+  const hash = createHash(desc.digest.algorithm);
+  const expected = desc.digest.toString();
+  let seen = 0;
+  let result: VerifiedBlob | undefined;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > desc.size) {
+        callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got more (${seen} so far)`, expected));
+        return;
+      }
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const actual = `${desc.digest.algorithm}:${hash.digest('hex')}`;
+      if (seen !== desc.size) {
+        callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got ${seen} (digest ${actual})`, expected, actual));
+        return;
+      }
+      if (actual !== expected) {
+        callback(new DigestMismatchError(`${what}: digest mismatch: expected ${expected}, got ${actual} (${seen} bytes)`, expected, actual));
+        return;
+      }
+      result = { size: seen, digest: actual };
+      callback();
+    },
+  });
+  Object.defineProperty(stream, 'result', { get: () => result });
+  return stream as Transform & { readonly result: VerifiedBlob | undefined };
+}

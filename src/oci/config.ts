@@ -1,0 +1,79 @@
+/**
+ * The subset of the image configuration (image-spec `config.md`) gantry reads: what `inspect`
+ * shows and what a docker archive needs (diff_ids). Parsed loosely: unknown fields are ignored
+ * and a field of the wrong type is dropped, because configs written by old builders vary and
+ * none of these fields is needed to copy an image. Only malformed JSON is an error.
+ */
+import type { Digest } from '../ref/digest.js';
+import { invalid, isJsonObject, parseDigestField } from './descriptor.js';
+import type { JsonObject } from './descriptor.js';
+
+export interface HistoryEntry {
+  created?: string;
+  createdBy?: string;
+  comment?: string;
+  emptyLayer?: boolean;
+}
+
+export interface ImageConfig {
+  created?: string;
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  labels: Record<string, string>;
+  /** `rootfs.diff_ids`: the digests of the uncompressed layers, in order. */
+  diffIds: Digest[];
+  history: HistoryEntry[];
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function set<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) target[key] = value;
+}
+
+/**
+ * Parses config bytes. `where` names the config in errors (e.g. its digest). A diff_id that is
+ * not a digest is an error: the layers would then be unverifiable.
+ */
+export function parseImageConfig(bytes: Buffer, where = 'image config'): ImageConfig {
+  let body: unknown;
+  try {
+    body = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    invalid(where, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isJsonObject(body)) invalid(where, 'must be a JSON object');
+  const out: ImageConfig = { labels: {}, diffIds: [], history: [] };
+  set(out, 'created', str(body.created));
+  set(out, 'architecture', str(body.architecture));
+  set(out, 'os', str(body.os));
+  set(out, 'variant', str(body.variant));
+
+  const config = body.config;
+  if (isJsonObject(config) && isJsonObject(config.Labels)) {
+    for (const [k, v] of Object.entries(config.Labels)) if (typeof v === 'string') out.labels[k] = v;
+  }
+  const rootfs = body.rootfs;
+  if (isJsonObject(rootfs) && Array.isArray(rootfs.diff_ids)) {
+    out.diffIds = rootfs.diff_ids.map((d, i) => parseDigestField(d, `${where}: rootfs.diff_ids[${i}]`));
+  }
+  if (Array.isArray(body.history)) {
+    for (const h of body.history as unknown[]) {
+      if (!isJsonObject(h)) continue;
+      out.history.push(historyEntry(h));
+    }
+  }
+  return out;
+}
+
+function historyEntry(h: JsonObject): HistoryEntry {
+  const e: HistoryEntry = {};
+  set(e, 'created', str(h.created));
+  set(e, 'createdBy', str(h.created_by));
+  set(e, 'comment', str(h.comment));
+  if (typeof h.empty_layer === 'boolean') e.emptyLayer = h.empty_layer;
+  return e;
+}

@@ -1,0 +1,11 @@
+export { MediaType, ACCEPT_MANIFESTS, EMPTY_JSON, isIndex, isImageManifest, isSchema1, isManifest, isGzipLayer, isZstdLayer, isForeignLayer } from './media-types.js';
+export type { KnownMediaType } from './media-types.js';
+export { ANNOTATION_REF_NAME, parseDescriptor, descriptorToJSON } from './descriptor.js';
+export type { Descriptor } from './descriptor.js';
+export { MAX_MANIFEST_BYTES, parseManifest, manifestDescriptor } from './manifest.js';
+export type { Manifest, ImageManifest, IndexManifest, Schema1Manifest, ParseManifestOptions } from './manifest.js';
+export { parsePlatform, formatPlatform, normalizePlatform, matchPlatform, platformDistance, selectManifest, hostPlatform } from './platform.js';
+export type { Platform, PlatformIndex } from './platform.js';
+export { parseImageConfig } from './config.js';
+export type { ImageConfig, HistoryEntry } from './config.js';
+export { ManifestError, DigestMismatchError } from './errors.js';
