@@ -38,3 +38,21 @@ export type { PingOptions, PingResult, PingAttempt } from './transport/endpoint.
 export { MAX_REDIRECTS } from './transport/layers/redirect.js';
 export { CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS } from './transport/connector.js';
 export { MAX_CONNECTIONS_PER_ORIGIN, BODY_IDLE_TIMEOUT_MS } from './transport/pools.js';
+
+// Authentication: challenges, scopes, tokens, Docker credentials, login.
+export { parseWwwAuthenticate, ChallengeStore, pingPathFor } from './auth/challenge.js';
+export type { Challenge } from './auth/challenge.js';
+export { repositoryScope, registryScope, formatScope, parseScope, parseScopeList, mergeScopes } from './auth/scope.js';
+export type { Scope } from './auth/scope.js';
+export { parseTokenResponse, TokenCache, MIN_TOKEN_LIFETIME_SECONDS, MAX_TOKEN_RESPONSE_BYTES } from './auth/token-response.js';
+export type { TokenResponse } from './auth/token-response.js';
+export { AuthError, authErrorFromResponse } from './auth/errors.js';
+export { Keychain, StaticKeychain, unencryptedWarning } from './auth/keychain.js';
+export type { Credentials, CredentialSource, StoreResult, EraseResult, KeychainOptions } from './auth/keychain.js';
+export { DockerConfigFile, configDirectory, CredentialsError } from './auth/docker-config.js';
+export { CredentialHelper } from './auth/credential-helper.js';
+export { convertToHostname, authConfigKey, DOCKER_HUB_AUTH_KEY } from './auth/hostname.js';
+export { Authorizer, DEFAULT_CLIENT_ID, scopesFor } from './auth/authorizer.js';
+export type { AuthorizerOptions } from './auth/authorizer.js';
+export { login, logout, loginRegistryHost, LOGIN_SUCCEEDED } from './auth/login.js';
+export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from './auth/login.js';
