@@ -3,6 +3,7 @@
  * (gantry's own client is not what is under test here), and the test content they push.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import assert from 'node:assert/strict';
 
@@ -14,7 +15,8 @@ export interface Reply {
   header(name: string): string | undefined;
 }
 
-export async function call(base: string, method: string, path: string, init: { headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<Reply> {
+/** One request; a `Readable` body goes out with chunked transfer encoding. */
+export async function call(base: string, method: string, path: string, init: { headers?: Record<string, string>; body?: Buffer | string | Readable } = {}): Promise<Reply> {
   const url = new URL(path, base);
   const res = await request(url, {
     method: method as 'GET',

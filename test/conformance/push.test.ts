@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { conform, conformanceTargets } from './targets.js';
 import { call, errorCodes, OCI_MANIFEST, pushBlob, pushImage, putManifest, sha256, testImage } from './client.js';
 
@@ -86,6 +87,36 @@ for (const target of conformanceTargets()) {
       assert.equal(put.status, 201, put.text);
       const get = await call(target.url, 'GET', `/v2/${repo}/blobs/${sha256(blob)}`);
       assert.deepEqual(get.body, blob);
+    });
+
+    test('the last chunk may come with the closing PUT', async (t) => {
+      if (!target.available(t)) return;
+      const blob = randomBytes(2500);
+      const location = await start();
+      const first = await call(target.url, 'PATCH', location.toString(), {
+        headers: { 'content-type': 'application/octet-stream', 'content-range': '0-1499', 'content-length': '1500' },
+        body: blob.subarray(0, 1500),
+      });
+      assert.equal(first.status, 202, first.text);
+      const put = await call(target.url, 'PUT', withDigest(new URL(first.header('location') as string, target.url), sha256(blob)), {
+        headers: { 'content-type': 'application/octet-stream', 'content-range': '1500-2499', 'content-length': '1000' },
+        body: blob.subarray(1500),
+      });
+      assert.equal(put.status, 201, put.text);
+      assert.deepEqual((await call(target.url, 'GET', `/v2/${repo}/blobs/${sha256(blob)}`)).body, blob);
+    });
+
+    test('a streamed PATCH with chunked transfer encoding (as docker push sends it)', async (t) => {
+      if (!target.available(t)) return;
+      const parts = [randomBytes(100_000), randomBytes(50_000), randomBytes(1)];
+      const blob = Buffer.concat(parts);
+      const location = await start();
+      const patch = await call(target.url, 'PATCH', location.toString(), { headers: { 'content-type': 'application/octet-stream' }, body: Readable.from(parts) });
+      assert.equal(patch.status, 202, patch.text);
+      assert.equal(patch.header('range'), `0-${blob.length - 1}`);
+      const put = await call(target.url, 'PUT', withDigest(new URL(patch.header('location') as string, target.url), sha256(blob)), { headers: { 'content-length': '0' } });
+      assert.equal(put.status, 201, put.text);
+      assert.equal(sha256((await call(target.url, 'GET', `/v2/${repo}/blobs/${sha256(blob)}`)).body), sha256(blob));
     });
 
     test('an out-of-order chunk is refused with 416', async (t) => {
