@@ -91,8 +91,9 @@ export class DockerArchiveSource implements ImageSource {
     this.name = `docker-archive:${file}${suffix}`;
   }
 
-  private open(signal?: AbortSignal): Promise<Opened> {
-    this.opened ??= TarIndex.scan(this.file, this.name, signal).then((tar) => this.interpret(tar));
+  /** The first pass, shared by every caller (so not tied to any one caller's signal). */
+  private open(): Promise<Opened> {
+    this.opened ??= TarIndex.scan(this.file, this.name).then((tar) => this.interpret(tar));
     return this.opened;
   }
 
@@ -184,7 +185,8 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   async getBlob(desc: Descriptor, options: BlobOptions = {}): Promise<Readable> {
-    const opened = await this.open(options.signal);
+    options.signal?.throwIfAborted();
+    const opened = await this.open();
     if (opened.layout) return opened.layout.files.openStream(`blobs/${desc.digest.algorithm}/${desc.digest.encoded}`, options.signal);
     const entry = opened.blobs.get(desc.digest.toString());
     if (!entry) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: blob ${desc.digest.toString()} is not part of this image`);
