@@ -115,6 +115,8 @@ export class DockerArchiveDestination implements ImageDestination {
   private readonly configs = new Map<string, Buffer>();
   private readonly items: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  /** The blob stream being read, destroyed by `abort()` so that it cannot hang. */
+  private reading: Readable | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(
@@ -194,6 +196,7 @@ export class DockerArchiveDestination implements ImageDestination {
     const hash = createHash('sha256');
     const count = { bytes: 0 };
     const opts = options.signal ? { signal: options.signal } : {};
+    this.reading = data;
     try {
       const verify = verifyingStream(desc, what);
       const out = createWriteStream(spool, { flags: 'wx' });
@@ -214,6 +217,7 @@ export class DockerArchiveDestination implements ImageDestination {
       data.destroy();
       throw err;
     } finally {
+      this.reading = undefined;
       await rm(spool, { force: true });
     }
   }
@@ -283,6 +287,7 @@ export class DockerArchiveDestination implements ImageDestination {
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    this.reading?.destroy(new GantryError(ErrorCode.ABORTED, `${this.name}: aborted`));
     if (this.writer) {
       this.writer.pack.destroy();
       await this.writer.done.catch(() => {});

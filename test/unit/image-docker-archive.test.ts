@@ -125,6 +125,32 @@ describe('docker archive writer refuses', () => {
     assert.deepEqual(siblings(file), []);
   });
 
+  test('abort during a blob write stops it and leaves nothing', async () => {
+    const file = freshFile();
+    const img = await makeImage();
+    const dest = new DockerArchiveDestination(file);
+    const config = { mediaType: MediaType.OCI_CONFIG, digest: Digest.fromBytes(img.config), size: img.config.length };
+    await dest.putBlob(config, Readable.from([img.config]));
+    const layer = img.layers[0];
+    assert.ok(layer);
+    const bytes = img.blobs.get(layer.digest.toString()) as Buffer;
+    let sent = false;
+    const stalled = new Readable({
+      read() {
+        if (!sent) this.push(bytes.subarray(0, 10));
+        sent = true;
+      },
+    });
+    const writing = dest.putBlob(layer, stalled);
+    writing.catch(() => {});
+    const end = Date.now() + 5000;
+    while (!sent && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await dest.abort();
+    await assert.rejects(writing, (e: unknown) => isGantryError(e, ErrorCode.ABORTED));
+    assert.ok(!existsSync(file));
+    assert.deepEqual(siblings(file), []);
+  });
+
   test('a config whose diff_ids do not match the layers', async () => {
     const file = freshFile();
     const img = await makeImage();
