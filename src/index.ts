@@ -56,3 +56,36 @@ export { Authorizer, DEFAULT_CLIENT_ID, scopesFor } from './auth/authorizer.js';
 export type { AuthorizerOptions } from './auth/authorizer.js';
 export { login, logout, loginRegistryHost, LOGIN_SUCCEEDED } from './auth/login.js';
 export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from './auth/login.js';
+
+// OCI values: media types, descriptors, manifests, platforms, image configs.
+export {
+  MediaType,
+  ACCEPT_MANIFESTS,
+  isIndex,
+  isImageManifest,
+  isSchema1,
+  MAX_MANIFEST_BYTES,
+  parseManifest,
+  manifestDescriptor,
+  parsePlatform,
+  formatPlatform,
+  normalizePlatform,
+  matchPlatform,
+  selectManifest,
+  hostPlatform,
+  parseImageConfig,
+  ManifestError,
+  DigestMismatchError,
+  ANNOTATION_REF_NAME,
+} from './oci/index.js';
+export type { Descriptor, Manifest, ImageManifest, IndexManifest, Schema1Manifest, Platform, ImageConfig } from './oci/index.js';
+
+// Images: sources and destinations, on-disk formats, copy.
+export type { ImageSource, ImageDestination, RawManifest, PutManifestOptions, BlobOptions } from './image/types.js';
+export { verifyingStream } from './image/verify.js';
+export { OciLayoutSource, OciLayoutDestination } from './image/oci-layout.js';
+export type { OciLayoutSourceOptions, OciLayoutDestinationOptions } from './image/oci-layout.js';
+export { DockerArchiveSource, DockerArchiveDestination } from './image/docker-archive.js';
+export type { DockerArchiveSourceOptions, DockerArchiveDestinationOptions } from './image/docker-archive.js';
+export { copyImage, DEFAULT_COPY_JOBS } from './image/copy.js';
+export type { CopyEvent, CopyOptions, CopyResult, MountingDestination } from './image/copy.js';

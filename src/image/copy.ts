@@ -1,0 +1,190 @@
+/**
+ * Copy: an image (or a whole multi-platform index) from any ImageSource to any
+ * ImageDestination.
+ *
+ * The order of work:
+ *   1. the top manifest is read; with `platform`, an index is narrowed to one image, which
+ *      becomes the destination's top manifest;
+ *   2. if the destination already has the top manifest, nothing else moves (a no-op copy);
+ *   3. child manifests are read, and the distinct blobs of all of them collected: a layer
+ *      shared by several platforms is copied once;
+ *   4. blobs move `jobs` at a time (one at a time into a sequential destination such as a
+ *      tar): skipped when present, mounted when the destination can, streamed otherwise;
+ *   5. manifests are written children first, then the top one; `commit` makes it visible.
+ * Nothing is held whole in memory: a blob flows from the source stream into the
+ * destination, which verifies size and digest before it becomes visible.
+ */
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { ErrorCode, GantryError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseManifest, type ImageManifest, type Manifest } from '../oci/manifest.js';
+import { formatPlatform, parsePlatform, selectManifest, type Platform } from '../oci/platform.js';
+import type { Digest } from '../ref/digest.js';
+import type { ImageDestination, ImageSource, RawManifest } from './types.js';
+
+/**
+ * Blobs copied at once. Set from the benchmark (bench/results): loopback registries and
+ * disks saturate around 4–8 parallel streams on a 2-core machine; more only adds contention.
+ */
+export const DEFAULT_COPY_JOBS = 6;
+
+/** A destination that can take a blob from another repository of the same registry without moving bytes. */
+export interface MountingDestination extends ImageDestination {
+  mountBlob(desc: Descriptor, source: ImageSource): Promise<boolean>;
+}
+
+function canMount(d: ImageDestination): d is MountingDestination {
+  return typeof (d as Partial<MountingDestination>).mountBlob === 'function';
+}
+
+export type CopyEvent =
+  | { kind: 'image'; phase: 'start'; source: string; destination: string; digest: string; mediaType: string; platforms: string[] }
+  | { kind: 'image'; phase: 'exists' | 'done'; digest: string; mediaType: string }
+  | { kind: 'manifest'; phase: 'written'; digest: string; mediaType: string; platform?: string }
+  | { kind: 'blob'; phase: 'exists' | 'mounted' | 'done'; digest: string; size: number; mediaType: string }
+  | { kind: 'blob'; phase: 'copying'; digest: string; size: number; mediaType: string; bytes: number };
+
+export interface CopyOptions {
+  /** One platform of an index (`linux/arm64/v8`); the destination then gets that image's manifest. */
+  readonly platform?: string | Platform;
+  /** Blobs copied at once (default DEFAULT_COPY_JOBS). */
+  readonly jobs?: number;
+  /** The tag the destination gives the top manifest (layouts, archives; a registry destination is named by its reference). */
+  readonly tag?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: CopyEvent) => void;
+}
+
+export interface CopyResult {
+  /** The digest of the top manifest written (the source's, unless a platform was selected). */
+  readonly digest: string;
+  readonly mediaType: string;
+  /** True when the destination already had the image and nothing moved. */
+  readonly upToDate: boolean;
+  readonly manifests: number;
+  readonly blobs: { readonly total: number; readonly copied: number; readonly existed: number; readonly mounted: number };
+  /** Bytes streamed (mounted and existing blobs not counted). */
+  readonly bytes: number;
+}
+
+interface Plan {
+  top: RawManifest;
+  /** Child manifests of an index, in document order. */
+  children: { raw: RawManifest; platform?: string }[];
+  blobs: Descriptor[];
+}
+
+function toRaw(m: Manifest): RawManifest {
+  return { bytes: m.bytes, mediaType: m.mediaType, digest: m.digest };
+}
+
+function blobsOf(m: ImageManifest, into: Map<string, Descriptor>): void {
+  for (const d of [m.config, ...m.layers]) if (!into.has(d.digest.toString())) into.set(d.digest.toString(), d);
+}
+
+async function readManifest(source: ImageSource, digest?: Digest): Promise<Manifest> {
+  const raw = await source.getManifest(digest);
+  return parseManifest(raw.bytes, { mediaType: raw.mediaType, ...(digest ? { expectedDigest: digest } : {}) });
+}
+
+async function plan(source: ImageSource, platform: Platform | undefined): Promise<Plan> {
+  let top = await readManifest(source);
+  if (top.kind === 'index' && platform) top = await readManifest(source, selectManifest(top, platform).digest);
+  if (top.kind === 'schema1') {
+    throw new GantryError(ErrorCode.INVALID_RESPONSE, `${source.name}: Docker schema 1 manifests cannot be copied (convert the image to schema 2 first)`);
+  }
+  const blobs = new Map<string, Descriptor>();
+  const children: Plan['children'] = [];
+  if (top.kind === 'image') blobsOf(top, blobs);
+  else {
+    for (const desc of top.manifests) {
+      const child = await readManifest(source, desc.digest);
+      if (child.kind === 'index') throw new GantryError(ErrorCode.INVALID_RESPONSE, `${source.name}: nested index ${desc.digest.toString()} is not supported`);
+      if (child.kind === 'image') blobsOf(child, blobs);
+      children.push({ raw: toRaw(child), ...(desc.platform ? { platform: formatPlatform(desc.platform) } : {}) });
+    }
+  }
+  return { top: toRaw(top), children, blobs: [...blobs.values()] };
+}
+
+/** Runs `work` over `items` with at most `limit` at once; the first failure stops new work. */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+/** Copies the image `source` names to `destination`. */
+export async function copyImage(source: ImageSource, destination: ImageDestination, options: CopyOptions = {}): Promise<CopyResult> {
+  const emit = options.onProgress ?? (() => undefined);
+  const jobs = destination.parallelBlobs ? Math.max(1, options.jobs ?? DEFAULT_COPY_JOBS) : 1;
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+  const p = await plan(source, platform);
+  const digest = p.top.digest.toString();
+  emit({ kind: 'image', phase: 'start', source: source.name, destination: destination.name, digest, mediaType: p.top.mediaType, platforms: p.children.flatMap((c) => (c.platform ? [c.platform] : [])) });
+  const put = { ...(options.tag ? { tag: options.tag } : {}) };
+  try {
+    if (destination.hasManifest && (await destination.hasManifest(p.top.digest))) {
+      await destination.putManifest(p.top, { ...put, isTop: true });
+      await destination.commit();
+      emit({ kind: 'image', phase: 'exists', digest, mediaType: p.top.mediaType });
+      return { digest, mediaType: p.top.mediaType, upToDate: true, manifests: 0, blobs: { total: p.blobs.length, copied: 0, existed: p.blobs.length, mounted: 0 }, bytes: 0 };
+    }
+    let copied = 0;
+    let existed = 0;
+    let mounted = 0;
+    let bytes = 0;
+    await pool(p.blobs, jobs, async (desc) => {
+      options.signal?.throwIfAborted();
+      const base = { digest: desc.digest.toString(), size: desc.size, mediaType: desc.mediaType };
+      if (await destination.hasBlob(desc)) {
+        existed++;
+        emit({ kind: 'blob', phase: 'exists', ...base });
+        return;
+      }
+      if (canMount(destination) && (await destination.mountBlob(desc, source))) {
+        mounted++;
+        emit({ kind: 'blob', phase: 'mounted', ...base });
+        return;
+      }
+      const stream: Readable = await source.getBlob(desc, options.signal ? { signal: options.signal } : {});
+      let done = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          done += chunk.length;
+          emit({ kind: 'blob', phase: 'copying', ...base, bytes: done });
+          cb(null, chunk);
+        },
+      });
+      pipeline(stream, counted, () => undefined);
+      await destination.putBlob(desc, counted, options.signal ? { signal: options.signal } : {});
+      copied++;
+      bytes += desc.size;
+      emit({ kind: 'blob', phase: 'done', ...base });
+    });
+    for (const child of p.children) {
+      options.signal?.throwIfAborted();
+      await destination.putManifest(child.raw, { isTop: false });
+      emit({ kind: 'manifest', phase: 'written', digest: child.raw.digest.toString(), mediaType: child.raw.mediaType, ...(child.platform ? { platform: child.platform } : {}) });
+    }
+    await destination.putManifest(p.top, { ...put, isTop: true });
+    emit({ kind: 'manifest', phase: 'written', digest, mediaType: p.top.mediaType });
+    await destination.commit();
+    emit({ kind: 'image', phase: 'done', digest, mediaType: p.top.mediaType });
+    return { digest, mediaType: p.top.mediaType, upToDate: false, manifests: p.children.length + 1, blobs: { total: p.blobs.length, copied, existed, mounted }, bytes };
+  } catch (err) {
+    await destination.abort().catch(() => undefined);
+    throw err;
+  }
+}
