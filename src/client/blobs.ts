@@ -1,0 +1,175 @@
+/**
+ * Blobs: HEAD, GET as a verified stream, DELETE (distribution-spec "Pulling blobs").
+ *
+ * A GET is hashed and counted while it flows (`verifyingStream`): the stream fails at its end
+ * unless the size and digest are the descriptor's, and as soon as it runs longer. Nothing is
+ * held whole in memory; a layer of any size costs a chunk or two.
+ *
+ * Redirects to storage hosts (S3, a CDN) are followed by the transport, which drops
+ * `Authorization` across origins. An interrupted GET is resumed from the byte reached with
+ * `Range: bytes=<n>-` (moby's `resumable` reader, containers/image `bodyReader`); a server that
+ * ignores the range and sends the whole blob again (200) is read from the start with the
+ * bytes already delivered skipped, so the consumer sees one continuous, verified stream.
+ */
+import { Readable, pipeline } from 'node:stream';
+import type { Descriptor } from '../oci/descriptor.js';
+import { DigestMismatchError } from '../oci/errors.js';
+import type { Digest } from '../ref/digest.js';
+import { verifyingStream } from '../image/verify.js';
+import { abortableSleep } from '../transport/layers/retry.js';
+import { errorCodeOf, TransportError } from '../transport/errors.js';
+import { ErrorCode } from '../errors.js';
+import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
+import { errorFromResponse, expectStatus, InvalidResponseError } from './errors.js';
+import { readRateLimit, type RateLimit } from './rate-limit.js';
+import type { RepositoryClient } from './registry-client.js';
+
+/** Resumes of one GET in a row that bring no new byte before the download fails (moby: 5). */
+export const BLOB_RESUME_MAX_ATTEMPTS = 5;
+/** The wait before the n-th resume in a row is n times this (moby waits 5 s flat; loopback tests need less). */
+export const BLOB_RESUME_DELAY_MS = 250;
+
+/** Body errors that mean "the connection broke", not "the caller gave up". */
+const RESUMABLE_CODES = new Set([
+  'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_CLOSED',
+]);
+
+export interface BlobHead {
+  readonly digest: Digest;
+  /** From Content-Length; undefined if the registry did not say. */
+  readonly size: number | undefined;
+  readonly rateLimit?: RateLimit;
+}
+
+export interface GetBlobOptions {
+  readonly signal?: AbortSignal;
+  /** Waits between resumes (tests). Default: a timer that the signal can cut short. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** A verified blob stream. `resumes` counts the Range requests it needed. */
+export type BlobStream = Readable & { readonly rateLimit?: RateLimit; readonly resumes: number };
+
+function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
+}
+
+/** `scopes`: a push names its push scopes here too, so that one token serves the whole upload. */
+export async function headBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal; scopes?: readonly string[] }): Promise<BlobHead | undefined> {
+  const req = { method: 'HEAD', url: await repo.url(`blobs/${digest.toString()}`), scopes: options.scopes ?? repo.scopes('pull'), ...withSignal(options.signal) };
+  const res = await repo.client.send(req);
+  await res.body.dump().catch(() => undefined);
+  if (res.status === 404) return undefined;
+  await expectStatus(req, res, [200]);
+  const length = header(res.headers, 'content-length');
+  const rateLimit = readRateLimit(res.headers);
+  return { digest, size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined, ...(rateLimit ? { rateLimit } : {}) };
+}
+
+export async function deleteBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal }): Promise<void> {
+  const req = { method: 'DELETE', url: await repo.url(`blobs/${digest.toString()}`), scopes: repo.scopes('delete'), ...withSignal(options.signal) };
+  const res = await repo.client.send(req);
+  await expectStatus(req, res, [200, 202, 204]);
+  await res.body.dump().catch(() => undefined);
+}
+
+/** Whether a body error is a broken connection worth a Range request. */
+function isResumable(err: unknown): boolean {
+  const code = err instanceof TransportError ? err.cause_code : errorCodeOf(err);
+  return code !== undefined && RESUMABLE_CODES.has(code);
+}
+
+/** The first byte of `Content-Range: bytes <first>-<last>/<total>`. */
+function rangeStart(res: TransportResponse): number | undefined {
+  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range')?.trim() ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * GET a blob. The first request is made before returning, so a missing blob (404,
+ * BLOB_UNKNOWN) or a denied one rejects here; everything after is a stream error.
+ */
+export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'digest' | 'size'>, options: GetBlobOptions): Promise<BlobStream> {
+  const url = await repo.url(`blobs/${desc.digest.toString()}`);
+  const what = `blob ${desc.digest.toString()}`;
+  const sleep = options.sleep ?? abortableSleep;
+  const request = (offset: number): TransportRequest => ({
+    method: 'GET',
+    url,
+    headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+    scopes: repo.scopes('pull'),
+    ...withSignal(options.signal),
+  });
+  const firstReq = request(0);
+  const first = await repo.client.send(firstReq);
+  if (first.status !== 200) throw await errorFromResponse(firstReq, first);
+  const length = header(first.headers, 'content-length');
+  if (length !== undefined && /^\d+$/.test(length) && Number(length) !== desc.size) {
+    await first.body.dump().catch(() => undefined);
+    throw new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, the registry announces ${length}`, desc.digest.toString());
+  }
+
+  let resumes = 0;
+  async function* flow(): AsyncGenerator<Buffer> {
+    let res = first;
+    let delivered = 0;
+    let skip = 0;
+    let failures = 0;
+    for (;;) {
+      let broke: unknown;
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          let c = chunk;
+          if (skip > 0) {
+            if (c.length <= skip) {
+              skip -= c.length;
+              continue;
+            }
+            c = c.subarray(skip);
+            skip = 0;
+          }
+          delivered += c.length;
+          failures = 0;
+          yield c;
+        }
+      } catch (err) {
+        if (!isResumable(err) || options.signal?.aborted) throw err;
+        broke = err;
+      }
+      // A body that ended short without an error (a chunked response cut cleanly) is a break too.
+      if (broke === undefined && (delivered >= desc.size || skip > 0)) {
+        if (skip > 0) throw new DigestMismatchError(`${what}: the registry's second answer was shorter than the part already read`, desc.digest.toString());
+        return;
+      }
+      failures++;
+      if (failures > BLOB_RESUME_MAX_ATTEMPTS) {
+        throw new TransportError(ErrorCode.CONNECTION, 'GET', url, `${what}: the download broke ${failures} times in a row at byte ${delivered} of ${desc.size}`, {
+          cause: broke,
+          causeCode: errorCodeOf(broke) ?? 'PREMATURE_END',
+        });
+      }
+      await sleep(BLOB_RESUME_DELAY_MS * failures, options.signal);
+      resumes++;
+      const req = request(delivered);
+      res = await repo.client.send(req);
+      if (res.status === 206) {
+        const start = rangeStart(res);
+        if (start !== delivered) {
+          await res.body.dump().catch(() => undefined);
+          throw new InvalidResponseError(`GET ${what}: asked for bytes ${delivered}- and got Content-Range ${header(res.headers, 'content-range') ?? '(none)'}`);
+        }
+      } else if (res.status === 200) {
+        skip = delivered; // no range support: the whole blob again, the known part skipped
+      } else {
+        throw await errorFromResponse(req, res);
+      }
+    }
+  }
+
+  const verifier = verifyingStream(desc, what);
+  pipeline(Readable.from(flow(), { objectMode: false }), verifier, () => undefined);
+  const rateLimit = readRateLimit(first.headers);
+  Object.defineProperty(verifier, 'resumes', { get: () => resumes, enumerable: true });
+  if (rateLimit) Object.defineProperty(verifier, 'rateLimit', { value: rateLimit, enumerable: true });
+  return verifier as unknown as BlobStream;
+}

@@ -1,0 +1,129 @@
+/**
+ * What the client does with an answer it did not ask for: read the registry's error list
+ * (capped at MAX_ERROR_BODY_BYTES), and throw a RegistryError with the registry's own codes
+ * (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `BLOB_UNKNOWN`, `DENIED`, `TOOMANYREQUESTS`, …).
+ *
+ * Pulls get Docker's wording on top (moby `daemon/internal/distribution/errors.go`,
+ * semantics reference §3.2), so scripts that grep `docker pull`'s output keep working:
+ *   manifest for <ref> not found: manifest unknown: <message>
+ *   repository <name> not found: name unknown: <message>
+ *   pull access denied for <name>, repository does not exist or may require 'docker login': denied: <message>
+ */
+import { ErrorCode, GantryError, type GantryErrorOptions } from '../errors.js';
+import type { Reference } from '../ref/reference.js';
+import { MAX_ERROR_BODY_BYTES, parseErrorBody, parseRetryAfter, RegistryError, type RegistryErrorEntry } from '../transport/errors.js';
+import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
+import { readRateLimit, type RateLimit } from './rate-limit.js';
+
+/** Reads at most `max` bytes of a body as text and discards the rest. */
+export async function readCapped(res: TransportResponse, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      if (size < max) chunks.push(chunk.subarray(0, max - size));
+      size += chunk.length;
+      if (size >= max) break;
+    }
+  } finally {
+    await res.body.dump().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The RegistryError for `res`, its body read (capped) and released. A body without the
+ * spec's `errors` list becomes a generic entry named after the status, so `errors[0].code`
+ * is always there for callers to switch on.
+ */
+export async function errorFromResponse(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse): Promise<RegistryError> {
+  const text = req.method === 'HEAD' ? (await res.body.dump().catch(() => undefined), '') : await readCapped(res, MAX_ERROR_BODY_BYTES);
+  const errors = parseErrorBody(text);
+  const retryAfter = parseRetryAfter(header(res.headers, 'retry-after'));
+  const raw = errors.length === 0 && text && !text.trimStart().startsWith('<') ? text.trim().slice(0, 200) : undefined;
+  const err = new RegistryError(req.method, req.url, res.status, errors, {
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+    ...(raw ? { rawBody: raw } : {}),
+  });
+  const rateLimit = readRateLimit(res.headers);
+  if (rateLimit) Object.defineProperty(err, 'rateLimit', { value: rateLimit, enumerable: true });
+  return err;
+}
+
+/** Throws the registry's error unless `res.status` is one of `ok`. */
+export async function expectStatus(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse, ok: readonly number[]): Promise<void> {
+  if (!ok.includes(res.status)) throw await errorFromResponse(req, res);
+}
+
+/** The code a registry would have sent, for answers without a body (HEAD) or without a list. */
+function registryCode(err: RegistryError, notFound: string): string | undefined {
+  const own = err.errors[0]?.code;
+  if (own && own !== 'UNKNOWN') return own;
+  if (err.status === 404) return notFound;
+  if (err.status === 403) return 'DENIED';
+  return undefined;
+}
+
+/** errcode's `Error()`: `<code lower-cased, _ as space>: <message>` (`manifest unknown: manifest unknown`). */
+export function errcodeText(entry: RegistryErrorEntry): string {
+  const words = entry.code.toLowerCase().replace(/_/g, ' ');
+  return entry.message ? `${words}: ${entry.message}` : words;
+}
+
+const DEFAULT_MESSAGES: Record<string, string> = {
+  MANIFEST_UNKNOWN: 'manifest unknown',
+  NAME_UNKNOWN: 'repository name not known to registry',
+  DENIED: 'requested access to the resource is denied',
+};
+
+/**
+ * A RegistryError from a pull with Docker's wording. It stays a RegistryError (status,
+ * `errors`, `code`), so callers that switch on `code` see NOT_FOUND or DENIED as before.
+ */
+export class PullError extends RegistryError {
+  readonly reference: string;
+  readonly rateLimit?: RateLimit;
+  constructor(cause: RegistryError, ref: Reference, registryCode: string) {
+    const entry = cause.errors[0] && cause.errors[0].code !== 'UNKNOWN' ? cause.errors[0] : { code: registryCode, message: DEFAULT_MESSAGES[registryCode] ?? '' };
+    super(cause.method, cause.url, cause.status, cause.errors.length > 0 && cause.errors[0]?.code !== 'UNKNOWN' ? cause.errors : [entry], {
+      ...(cause.retryAfter !== undefined ? { retryAfter: cause.retryAfter } : {}),
+    });
+    this.name = 'PullError';
+    this.reference = ref.familiar();
+    const detail = errcodeText(entry);
+    const name = ref.repository.familiar;
+    if (registryCode === 'DENIED') {
+      this.message = `pull access denied for ${name}, repository does not exist or may require 'docker login': ${detail}`;
+    } else if (registryCode === 'NAME_UNKNOWN') {
+      this.message = `repository ${name} not found: ${detail}`;
+    } else {
+      this.message = `manifest for ${ref.familiar()} not found: ${detail}`;
+    }
+    const rl = (cause as { rateLimit?: RateLimit }).rateLimit;
+    if (rl) this.rateLimit = rl;
+  }
+}
+
+/**
+ * Docker's translation of a manifest pull failure: MANIFEST_UNKNOWN, NAME_UNKNOWN and DENIED
+ * get Docker's message; anything else is returned unchanged.
+ */
+export function translatePullError(err: unknown, ref: Reference): unknown {
+  if (!(err instanceof RegistryError) || err instanceof PullError) return err;
+  const code = registryCode(err, 'MANIFEST_UNKNOWN');
+  if (code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN' || code === 'DENIED') return new PullError(err, ref, code);
+  return err;
+}
+
+/** The Docker Hub rate-limit headers of the answer an error came from, when it had them. */
+export function rateLimitOf(err: unknown): RateLimit | undefined {
+  return err && typeof err === 'object' ? (err as { rateLimit?: RateLimit }).rateLimit : undefined;
+}
+
+/** A registry answer that breaks the protocol (a bad `Location`, `Range` or `Content-Range`). */
+export class InvalidResponseError extends GantryError {
+  constructor(message: string, options: GantryErrorOptions = {}) {
+    super(ErrorCode.INVALID_RESPONSE, message, options);
+    this.name = 'InvalidResponseError';
+  }
+}

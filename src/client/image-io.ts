@@ -1,0 +1,121 @@
+/**
+ * A registry repository as an ImageSource and an ImageDestination, for the copy engine.
+ * Both are thin: the client does the protocol work (verification, resume, mounts, chunks).
+ *
+ * A registry has no transaction: blobs and child manifests are visible as soon as they are
+ * pushed, so `commit()` and `abort()` have nothing to do. The order the copy engine pushes in
+ * (blobs, then children, then the tagged top manifest) is what keeps a half-copied image
+ * unreachable by its tag.
+ */
+import type { Readable } from 'node:stream';
+import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from '../image/types.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { Digest } from '../ref/digest.js';
+import type { Reference, Repository } from '../ref/reference.js';
+import { ErrorCode, GantryError, isGantryError } from '../errors.js';
+import type { RegistryClient, RepositoryClient } from './registry-client.js';
+import type { GetManifestOptions } from './manifests.js';
+
+export class RegistryImageSource implements ImageSource {
+  readonly name: string;
+  readonly repository: RepositoryClient;
+
+  constructor(
+    client: RegistryClient,
+    readonly reference: Reference,
+    private readonly options: Pick<GetManifestOptions, 'accept'> = {},
+  ) {
+    this.repository = client.repositoryClient(reference);
+    this.name = `docker://${reference.familiar()}`;
+  }
+
+  /** The top manifest by the reference's digest or tag; a child of an index by its digest. */
+  async getManifest(digest?: Digest): Promise<RawManifest> {
+    const r = await this.repository.getManifest(digest ?? this.reference, this.options);
+    return { bytes: r.bytes, mediaType: r.mediaType, digest: r.digest };
+  }
+
+  /** The stream already verifies size and digest; the caller may verify again. */
+  getBlob(desc: Descriptor, options: BlobOptions = {}): Promise<Readable> {
+    return this.repository.getBlob(desc, options.signal ? { signal: options.signal } : {});
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface RegistryDestinationOptions {
+  /** Repositories on the same registry that may hold the blobs; a mount from the first is tried once per blob. */
+  readonly mountFrom?: readonly (string | Repository)[];
+  /** Force chunked uploads of this size. */
+  readonly chunkSize?: number;
+}
+
+export class RegistryImageDestination implements ImageDestination {
+  readonly name: string;
+  readonly parallelBlobs = true;
+  readonly repository: RepositoryClient;
+
+  constructor(
+    client: RegistryClient,
+    readonly reference: Reference,
+    private readonly options: RegistryDestinationOptions = {},
+  ) {
+    this.repository = client.repositoryClient(reference);
+    this.name = `docker://${reference.familiar()}`;
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    return (await this.repository.headBlob(desc.digest)) !== undefined;
+  }
+
+  /**
+   * Uploads `data` unless the blob is there or can be mounted. `data` can be read once: if
+   * the upload session has to restart after part of it was sent, the upload fails (the copy
+   * engine retries with a fresh stream from its source).
+   */
+  async putBlob(desc: Descriptor, data: Readable, options: BlobOptions = {}): Promise<void> {
+    let opened = false;
+    const open = (offset: number): Readable => {
+      if (opened || offset !== 0) {
+        throw new GantryError(ErrorCode.CONNECTION, `blob ${desc.digest.toString()}: the upload to ${this.name} must restart, and its source stream cannot be read twice`);
+      }
+      opened = true;
+      return data;
+    };
+    const mounts = this.options.mountFrom ?? [];
+    try {
+      const first = await this.repository.uploadBlob(desc, open, {
+        ...(mounts[0] !== undefined ? { mountFrom: mounts[0] } : {}),
+        ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (first.status !== 'uploaded' && !opened) data.destroy();
+    } catch (err) {
+      if (!data.destroyed) data.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * Whether the manifest exists. A 403 counts as "no" (JFrog answers HEADs of unknown
+   * manifests with 403; ggcr `manifestExists`); the PUT then says what is really wrong.
+   */
+  async hasManifest(digest: Digest): Promise<boolean> {
+    try {
+      return (await this.repository.headManifest(digest)) !== undefined;
+    } catch (err) {
+      if (isGantryError(err, ErrorCode.DENIED)) return false;
+      throw err;
+    }
+  }
+
+  /** The top manifest under the reference's tag (its digest when it has none); children by digest. */
+  async putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
+    const tag = options.isTop ? (options.tag ?? this.reference.tag) : undefined;
+    await this.repository.putManifest(tag ?? m.digest, m.bytes, m.mediaType);
+  }
+
+  async commit(): Promise<void> {}
+
+  async abort(): Promise<void> {}
+}

@@ -1,0 +1,17 @@
+export { RegistryClient, RepositoryClient } from './registry-client.js';
+export type { RegistryClientOptions, Access } from './registry-client.js';
+export { getManifest, headManifest, putManifest, deleteManifest, readBody } from './manifests.js';
+export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResult } from './manifests.js';
+export { BLOB_RESUME_MAX_ATTEMPTS, BLOB_RESUME_DELAY_MS } from './blobs.js';
+export type { BlobHead, BlobStream, GetBlobOptions } from './blobs.js';
+export { MONOLITHIC_MAX_BYTES, DEFAULT_CHUNK_BYTES, UPLOAD_MAX_ATTEMPTS } from './uploads.js';
+export type { OpenBlobStream, UploadOptions, UploadResult } from './uploads.js';
+export { MAX_LIST_PAGE_BYTES, MAX_LIST_PAGES } from './pagination.js';
+export type { ListOptions, ListPage } from './pagination.js';
+export { referrersTag, MAX_REFERRERS_PAGES } from './referrers.js';
+export type { ReferrersOptions, ReferrersResult } from './referrers.js';
+export { PullError, InvalidResponseError, translatePullError, rateLimitOf } from './errors.js';
+export { readRateLimit } from './rate-limit.js';
+export type { RateLimit } from './rate-limit.js';
+export { RegistryImageSource, RegistryImageDestination } from './image-io.js';
+export type { RegistryDestinationOptions } from './image-io.js';

@@ -1,0 +1,205 @@
+/**
+ * Manifests: GET and HEAD by tag or digest, PUT, DELETE (distribution-spec "Pulling
+ * manifests", "Pushing manifests", "Deleting manifests").
+ *
+ * Trust nothing downloaded: the digest is computed from the bytes as received (never from a
+ * re-serialised value); `Docker-Content-Digest`, when the registry sends it, must agree; a
+ * manifest asked for by digest must hash to that digest. Bodies are read up to
+ * MAX_MANIFEST_BYTES (4 MiB, distribution's own limit) and no further.
+ */
+import { ErrorCode, GantryError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { DigestMismatchError } from '../oci/errors.js';
+import { manifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type IndexManifest, type Manifest } from '../oci/manifest.js';
+import { ACCEPT_MANIFESTS } from '../oci/media-types.js';
+import { parsePlatform, selectManifest, type Platform } from '../oci/platform.js';
+import { Digest } from '../ref/digest.js';
+import type { Reference } from '../ref/reference.js';
+import { header, type TransportResponse } from '../transport/types.js';
+import { errorFromResponse, expectStatus, InvalidResponseError, translatePullError } from './errors.js';
+import { readRateLimit, type RateLimit } from './rate-limit.js';
+import type { RepositoryClient } from './registry-client.js';
+
+export interface GetManifestOptions {
+  /** Media types to accept, best first. Default: ACCEPT_MANIFESTS (OCI and Docker, schema 1 last). */
+  readonly accept?: readonly string[];
+  /**
+   * With an index or manifest list, fetch the image for this platform (`linux/arm64` or a
+   * Platform) instead; the index comes back as `index`.
+   */
+  readonly platform?: Platform | string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ManifestResult {
+  /** The parsed manifest; it carries the raw `bytes`, the `digest` of those bytes and the `mediaType`. */
+  readonly manifest: Manifest;
+  readonly bytes: Buffer;
+  readonly digest: Digest;
+  readonly mediaType: string;
+  /** The descriptor that points at this manifest. */
+  readonly descriptor: Descriptor;
+  /** The index the manifest was chosen from, when a platform was asked for and the target was an index. */
+  readonly index?: IndexManifest;
+  readonly rateLimit?: RateLimit;
+}
+
+export interface ManifestHead {
+  /** From `Docker-Content-Digest`, or the digest asked for; undefined when a tag's HEAD did not say. */
+  readonly digest: Digest | undefined;
+  readonly mediaType: string | undefined;
+  readonly size: number | undefined;
+  readonly rateLimit?: RateLimit;
+}
+
+export interface PutManifestResult {
+  readonly digest: Digest;
+  /** The `Location` the registry answered with. */
+  readonly location?: string;
+  /** `OCI-Subject`: the registry indexed the manifest's subject for the referrers API. */
+  readonly subject?: string;
+  readonly rateLimit?: RateLimit;
+}
+
+/** The media type of a Content-Type (parameters dropped). */
+function mediaTypeOf(res: TransportResponse): string | undefined {
+  const t = header(res.headers, 'content-type')?.split(';')[0]?.trim();
+  return t || undefined;
+}
+
+/**
+ * Reads a body of at most `max` bytes, refusing early on a larger Content-Length and
+ * stopping (and releasing the connection) as soon as the count passes `max`.
+ */
+export async function readBody(res: TransportResponse, max: number, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? NaN);
+  const tooLarge = (n: number | string): GantryError => new GantryError(ErrorCode.TOO_LARGE, `${what} is ${n} bytes, more than the ${max} gantry reads`);
+  if (declared > max) {
+    await res.body.dump().catch(() => undefined);
+    throw tooLarge(declared);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      res.body.destroy();
+      throw tooLarge(`more than ${max}`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** `Docker-Content-Digest` as a Digest; undefined when absent or in an algorithm gantry cannot check. */
+function announcedDigest(res: TransportResponse): Digest | undefined {
+  const v = header(res.headers, 'docker-content-digest');
+  if (!v) return undefined;
+  try {
+    return Digest.parse(v.trim());
+  } catch {
+    return undefined;
+  }
+}
+
+async function fetchOne(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
+  const url = await repo.url(`manifests/${ref.identifier}`);
+  const req = { method: 'GET', url, headers: { accept: (options.accept ?? ACCEPT_MANIFESTS).join(', ') }, scopes: repo.scopes('pull'), ...(options.signal ? { signal: options.signal } : {}) };
+  const res = await repo.client.send(req);
+  if (res.status !== 200) throw translatePullError(await errorFromResponse(req, res), ref);
+  const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${ref.familiar()}`);
+  const announced = announcedDigest(res);
+  if (announced) {
+    const actual = Digest.fromBytes(bytes, announced.algorithm);
+    if (!actual.equals(announced)) {
+      throw new DigestMismatchError(
+        `manifest ${ref.familiar()}: the registry says its digest is ${announced.toString()} (Docker-Content-Digest), but its ${bytes.length} bytes hash to ${actual.toString()}`,
+        announced.toString(),
+        actual.toString(),
+      );
+    }
+  }
+  const contentType = mediaTypeOf(res);
+  const manifest = parseManifest(bytes, { ...(contentType ? { mediaType: contentType } : {}), ...(ref.digest ? { expectedDigest: ref.digest } : {}) });
+  const rateLimit = readRateLimit(res.headers);
+  return {
+    manifest,
+    bytes,
+    digest: manifest.digest,
+    mediaType: manifest.mediaType,
+    descriptor: manifestDescriptor(manifest),
+    ...(rateLimit ? { rateLimit } : {}),
+  };
+}
+
+export async function getManifest(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
+  const top = await fetchOne(repo, ref, options);
+  if (options.platform === undefined || top.manifest.kind !== 'index') return top;
+  const wanted = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+  const chosen = selectManifest(top.manifest, wanted);
+  const child = await fetchOne(repo, ref.withDigest(chosen.digest), options);
+  return { ...child, index: top.manifest };
+}
+
+export async function headManifest(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestHead | undefined> {
+  const url = await repo.url(`manifests/${ref.identifier}`);
+  const req = { method: 'HEAD', url, headers: { accept: (options.accept ?? ACCEPT_MANIFESTS).join(', ') }, scopes: repo.scopes('pull'), ...(options.signal ? { signal: options.signal } : {}) };
+  const res = await repo.client.send(req);
+  if (res.status === 404) {
+    await res.body.dump().catch(() => undefined);
+    return undefined;
+  }
+  if (res.status !== 200) throw translatePullError(await errorFromResponse(req, res), ref);
+  await res.body.dump().catch(() => undefined);
+  const announced = announcedDigest(res);
+  if (announced && ref.digest && !announced.equals(ref.digest) && announced.algorithm === ref.digest.algorithm) {
+    throw new DigestMismatchError(`manifest ${ref.familiar()}: HEAD answered with digest ${announced.toString()}`, ref.digest.toString(), announced.toString());
+  }
+  const length = header(res.headers, 'content-length');
+  const rateLimit = readRateLimit(res.headers);
+  return {
+    digest: announced ?? ref.digest,
+    mediaType: mediaTypeOf(res),
+    size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+    ...(rateLimit ? { rateLimit } : {}),
+  };
+}
+
+/**
+ * PUT `bytes` as they are under a tag or a digest, with `mediaType` as Content-Type. The
+ * digest is computed here (and must equal the target when it is a digest), and must equal
+ * the registry's `Docker-Content-Digest` when it sends one.
+ */
+export async function putManifest(repo: RepositoryClient, target: string | Digest, bytes: Buffer, mediaType: string, options: { signal?: AbortSignal }): Promise<PutManifestResult> {
+  if (bytes.length > MAX_MANIFEST_BYTES) {
+    throw new GantryError(ErrorCode.TOO_LARGE, `manifest is ${bytes.length} bytes, more than the ${MAX_MANIFEST_BYTES} registries accept`);
+  }
+  const digest = Digest.fromBytes(bytes, target instanceof Digest ? target.algorithm : 'sha256');
+  if (target instanceof Digest && !digest.equals(target)) {
+    throw new DigestMismatchError(`manifest to push as ${target.toString()} hashes to ${digest.toString()}`, target.toString(), digest.toString());
+  }
+  const ref = repo.reference(target);
+  const url = await repo.url(`manifests/${ref.identifier}`);
+  const req = { method: 'PUT', url, headers: { 'content-type': mediaType }, body: bytes, scopes: repo.scopes('push'), ...(options.signal ? { signal: options.signal } : {}) };
+  const res = await repo.client.send(req);
+  await expectStatus(req, res, [200, 201, 202, 204]);
+  await res.body.dump().catch(() => undefined);
+  const announced = announcedDigest(res);
+  if (announced && announced.algorithm === digest.algorithm && !announced.equals(digest)) {
+    throw new InvalidResponseError(`PUT ${ref.familiar()}: the registry stored the manifest as ${announced.toString()}, but its bytes hash to ${digest.toString()}`);
+  }
+  const location = header(res.headers, 'location');
+  const subject = header(res.headers, 'oci-subject');
+  const rateLimit = readRateLimit(res.headers);
+  return { digest, ...(location ? { location } : {}), ...(subject ? { subject } : {}), ...(rateLimit ? { rateLimit } : {}) };
+}
+
+/** DELETE by digest (registries refuse deleting by tag; distribution answers 202). */
+export async function deleteManifest(repo: RepositoryClient, target: string | Digest, options: { signal?: AbortSignal }): Promise<void> {
+  const ref = repo.reference(target);
+  const url = await repo.url(`manifests/${ref.identifier}`);
+  const req = { method: 'DELETE', url, scopes: repo.scopes('delete'), ...(options.signal ? { signal: options.signal } : {}) };
+  const res = await repo.client.send(req);
+  await expectStatus(req, res, [200, 202, 204]);
+  await res.body.dump().catch(() => undefined);
+}
