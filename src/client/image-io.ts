@@ -64,6 +64,17 @@ export class RegistryImageDestination implements ImageDestination {
     this.name = `docker://${reference.familiar()}`;
   }
 
+  /**
+   * The copy engine's mount: only from another repository of the same registry (a mount
+   * across registries is not a thing; Docker Hub even rejects a foreign `from`, ggcr #1741).
+   */
+  async mountBlob(desc: Descriptor, source: ImageSource): Promise<boolean> {
+    if (!(source instanceof RegistryImageSource)) return false;
+    const from = source.reference.repository;
+    if (from.domain !== this.reference.repository.domain || from.path === this.reference.repository.path) return false;
+    return this.repository.mountBlob(desc, from, {});
+  }
+
   async hasBlob(desc: Descriptor): Promise<boolean> {
     return (await this.repository.headBlob(desc.digest)) !== undefined;
   }

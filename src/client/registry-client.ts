@@ -30,7 +30,7 @@ import {
 } from './manifests.js';
 import { catalogPages, tagPages, flatten, type ListOptions, type ListPage } from './pagination.js';
 import { referrers, type ReferrersOptions, type ReferrersResult } from './referrers.js';
-import { uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
+import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 
 export interface RegistryClientOptions {
@@ -205,6 +205,11 @@ export class RepositoryClient {
   /** Uploads a blob unless it is there; mounts it from `mountFrom` when the registry can. */
   uploadBlob(desc: Pick<Descriptor, 'digest' | 'size'>, openStream: OpenBlobStream | (() => Readable), options: UploadOptions = {}): Promise<UploadResult> {
     return uploadBlob(this, desc, openStream as OpenBlobStream, options);
+  }
+
+  /** Mounts a blob from another repository of this registry; false when the registry would not. */
+  mountBlob(desc: Pick<Descriptor, 'digest' | 'size'>, from: string | Repository, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return mountBlob(this, desc, typeof from === 'string' ? from : from.path, options);
   }
 
   /** The repository's tags, following the registry's pages (`n`, `last`, `Link`). */

@@ -259,3 +259,34 @@ async function uploadChunks(desc: Desc, open: OpenBlobStream, first: Session, op
   }
   await commit(desc, session, send);
 }
+
+/**
+ * A mount and nothing else: true when the registry mounted the blob from `from` (201).
+ * When it opens an upload session instead (202), the session is cancelled (best effort) and
+ * the answer is false, as it is when the registry refuses mounts outright (4xx other than
+ * auth and rate limits): the caller then uploads.
+ */
+export async function mountBlob(repo: RepositoryClient, desc: Desc, from: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  const scopes = [...repo.scopes('push'), `repository:${from}:pull`];
+  const req = { method: 'POST', url: await repo.url('blobs/uploads/', { mount: desc.digest.toString(), from }), headers: { 'content-length': '0' }, scopes, ...signal };
+  const res = await repo.client.send(req);
+  if (res.status === 201) {
+    await res.body.dump().catch(() => undefined);
+    return true;
+  }
+  if (res.status === 202) {
+    await res.body.dump().catch(() => undefined);
+    const location = header(res.headers, 'location');
+    if (location) {
+      const cancel = await repo.client.send({ method: 'DELETE', url: new URL(location, res.url), scopes, ...signal }).catch(() => undefined);
+      await cancel?.body.dump().catch(() => undefined);
+    }
+    return false;
+  }
+  if (res.status >= 400 && res.status < 500 && ![401, 403, 429].includes(res.status)) {
+    await res.body.dump().catch(() => undefined);
+    return false;
+  }
+  throw await errorFromResponse(req, res);
+}

@@ -11,6 +11,7 @@ import { RegistryClient, RegistryImageDestination, RegistryImageSource } from '.
 import { Digest } from '../../src/ref/digest.js';
 import { Reference } from '../../src/ref/reference.js';
 import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
+import { copyImage } from '../../src/image/copy.js';
 import { Transport } from '../../src/transport/transport.js';
 import type { Layer } from '../../src/transport/types.js';
 import { OCI_INDEX, OCI_MANIFEST, pushImage } from '../helpers/client-fixtures.js';
@@ -122,5 +123,36 @@ describe('client against the embedded registry', () => {
     const copied = await client.repository('copy/dst').getManifest('v1');
     assert.ok(copied.bytes.equals(image.bytes));
     await source.close();
+  });
+
+  test('copyImage between two repositories of the registry mounts every blob', async () => {
+    const host = `127.0.0.1:${server.port}`;
+    const image = await pushImage(client.repository('engine/src'), 'v1', 10);
+    const source = new RegistryImageSource(client, Reference.parse(`${host}/engine/src:v1`));
+    const dest = new RegistryImageDestination(client, Reference.parse(`${host}/engine/dst:v1`));
+    const result = await copyImage(source, dest);
+    assert.deepEqual(result.blobs, { total: 2, copied: 0, existed: 0, mounted: 2 });
+    const copied = await client.repository('engine/dst').getManifest('v1');
+    assert.ok(copied.bytes.equals(image.bytes));
+    const again = await copyImage(source, dest);
+    assert.equal(again.upToDate, true);
+  });
+
+  test('copyImage to another registry streams the blobs, verified', async () => {
+    const other = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: 'memory' });
+    after(() => other.close());
+    const host = `127.0.0.1:${server.port}`;
+    const image = await pushImage(client.repository('far/src'), 'v1', 11);
+    const otherClient = RegistryClient.create({ host: `127.0.0.1:${other.port}`, transport, purpose: 'push' });
+    const source = new RegistryImageSource(client, Reference.parse(`${host}/far/src:v1`));
+    const dest = new RegistryImageDestination(otherClient, Reference.parse(`127.0.0.1:${other.port}/far/dst:v2`));
+    const result = await copyImage(source, dest);
+    assert.deepEqual(result.blobs, { total: 2, copied: 2, existed: 0, mounted: 0 });
+    const copied = await otherClient.repository('far/dst').getManifest('v2');
+    assert.ok(copied.bytes.equals(image.bytes));
+    const layer = await otherClient.repository('far/dst').getBlob(image.layer);
+    const chunks: Buffer[] = [];
+    for await (const c of layer) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(image.layer.data));
   });
 });
