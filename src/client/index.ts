@@ -1,6 +1,9 @@
+/**
+ * The distribution client's public names (re-exported by `src/index.ts`). The functions
+ * behind the RepositoryClient methods stay internal: the methods are the API.
+ */
 export { RegistryClient, RepositoryClient } from './registry-client.js';
 export type { RegistryClientOptions, Access } from './registry-client.js';
-export { getManifest, headManifest, putManifest, deleteManifest, readBody } from './manifests.js';
 export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResult } from './manifests.js';
 export { BLOB_RESUME_MAX_ATTEMPTS, BLOB_RESUME_DELAY_MS } from './blobs.js';
 export type { BlobHead, BlobStream, GetBlobOptions } from './blobs.js';

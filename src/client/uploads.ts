@@ -74,6 +74,9 @@ interface Session {
 
 class NeedsChunksError extends Error {}
 
+/** The source could not be opened again for a restarted session: the session's failure is the real error. */
+class ReopenError extends Error {}
+
 function sessionFrom(res: TransportResponse, base: URL, previous?: Session): Session {
   const loc = header(res.headers, 'location');
   if (!loc) {
@@ -102,6 +105,17 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
 
   let chunked = options.chunkSize !== undefined;
   let mount = from;
+  let opens = 0;
+  const reopen: OpenBlobStream = async (offset) => {
+    try {
+      return await open(offset);
+    } catch (err) {
+      if (opens > 0) throw new ReopenError((err as Error).message, { cause: err });
+      throw err;
+    } finally {
+      opens++;
+    }
+  };
   let lastError: unknown;
   for (let attempt = 1; attempt <= UPLOAD_MAX_ATTEMPTS; attempt++) {
     if (await headBlob(repo, desc.digest, { ...signal, scopes })) return { status: 'exists', sessions: attempt - 1, chunked };
@@ -124,10 +138,10 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
       await res.body.dump().catch(() => undefined);
       const session = sessionFrom(res, res.url);
       if (chunked) {
-        await uploadChunks(desc, open, session, options, send);
+        await uploadChunks(desc, reopen, session, options, send);
       } else {
         try {
-          await uploadWhole(desc, open, session, send);
+          await uploadWhole(desc, reopen, session, send);
         } catch (err) {
           if (!(err instanceof NeedsChunksError)) throw err;
           chunked = true;
@@ -138,6 +152,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
       options.onProgress?.(desc.size);
       return { status: 'uploaded', sessions: attempt, chunked };
     } catch (err) {
+      if (err instanceof ReopenError) throw lastError ?? err.cause;
       lastError = err;
       const retryable = err instanceof GantryError ? err.retryable : false;
       if (!retryable || options.signal?.aborted || attempt === UPLOAD_MAX_ATTEMPTS) throw err;

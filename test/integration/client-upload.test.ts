@@ -11,7 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RegistryClient, MONOLITHIC_MAX_BYTES } from '../../src/client/index.js';
+import { RegistryClient, RegistryImageDestination, MONOLITHIC_MAX_BYTES } from '../../src/client/index.js';
+import { Reference } from '../../src/ref/reference.js';
+import { RegistryError } from '../../src/transport/errors.js';
 import { ErrorCode, type GantryError } from '../../src/errors.js';
 import { Digest } from '../../src/ref/digest.js';
 import { Transport } from '../../src/transport/transport.js';
@@ -276,5 +278,13 @@ describe('uploads', () => {
     assert.equal(r.status, 'uploaded');
     assert.equal(seen.filter((s) => s.method === 'POST').length, 1);
     assert.ok(blobs.get(`app@${desc.digest}`)?.equals(data));
+  });
+
+  test('a one-shot source (the copy engine\'s) cannot restart a session: the session\'s own failure is reported', async () => {
+    const { client, server, seen } = await setup({ failPatch: 1 });
+    const { data, desc } = blobOf(2 * MiB, 11);
+    const dest = new RegistryImageDestination(client, Reference.parse(`${server.host}/app:v1`));
+    await assert.rejects(dest.putBlob({ mediaType: 'application/octet-stream', ...desc }, source(data).open(0)), (err: RegistryError) => err instanceof RegistryError && err.status === 500);
+    assert.equal(seen.filter((s) => s.method === 'POST').length, 2);
   });
 });

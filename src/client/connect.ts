@@ -1,0 +1,50 @@
+/**
+ * A RegistryClient ready for real registries: a transport with the auth layer, credentials
+ * from Docker's config (or given), and the ping's challenges fed to the authorizer so the
+ * first request is already authorized. Mirrors never receive credentials.
+ */
+import { Authorizer } from '../auth/authorizer.js';
+import { Keychain, StaticKeychain, type CredentialSource } from '../auth/keychain.js';
+import type { EndpointPurpose } from '../config/endpoints.js';
+import { Transport, type TransportOptions } from '../transport/transport.js';
+import { RegistryClient } from './registry-client.js';
+
+export interface RegistryAccessOptions extends TransportOptions {
+  /** Docker config directory for stored credentials (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
+  readonly configDir?: string;
+  /** Credentials to use instead of the stored ones (`--creds user:pass`), or any CredentialSource. */
+  readonly credentials?: { username: string; password: string } | CredentialSource;
+  /** Send no credentials at all. */
+  readonly anonymous?: boolean;
+}
+
+export interface ConnectedRegistry {
+  readonly client: RegistryClient;
+  readonly authorizer: Authorizer;
+  close(): Promise<void>;
+}
+
+function credentialSource(options: RegistryAccessOptions): Promise<CredentialSource | undefined> {
+  if (options.anonymous) return Promise.resolve(undefined);
+  const c = options.credentials;
+  if (c && 'resolve' in c) return Promise.resolve(c);
+  if (c) return Promise.resolve(new StaticKeychain({ username: c.username, password: c.password }));
+  return Keychain.load({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
+}
+
+/** Opens a client for `host` (`docker.io`, `localhost:5000`) with auth. Close it when done. */
+export async function connectRegistry(host: string, purpose: EndpointPurpose, options: RegistryAccessOptions = {}): Promise<ConnectedRegistry> {
+  const credentials = await credentialSource(options);
+  const authorizer = new Authorizer(credentials ? { credentials } : {});
+  const transport = new Transport({ ...options, layers: [...(options.layers ?? []), authorizer.layer()] });
+  const client = RegistryClient.create({ host, transport, purpose });
+  const endpoint = client.endpoint.bind(client);
+  // Learn from the ping: challenges (so the first request carries auth) and mirrors (which get none).
+  client.endpoint = async () => {
+    const ping = await endpoint();
+    if (ping.endpoint.mirror) authorizer.withholdCredentials(ping.endpoint.url.origin);
+    authorizer.learn(new URL(ping.url), ping.challenges);
+    return ping;
+  };
+  return { client, authorizer, close: () => transport.close() };
+}
