@@ -119,6 +119,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
   let lastError: unknown;
   for (let attempt = 1; attempt <= UPLOAD_MAX_ATTEMPTS; attempt++) {
     if (await headBlob(repo, desc.digest, { ...signal, scopes })) return { status: 'exists', sessions: attempt - 1, chunked };
+    let session: Session | undefined;
     try {
       const postReq = { method: 'POST', url: await repo.url('blobs/uploads/', mount ? { mount: desc.digest.toString(), from: mount } : {}), headers: { 'content-length': '0' } };
       let res = await send(postReq);
@@ -136,7 +137,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
       }
       if (res.status !== 202) throw await errorFromResponse(postReq, res);
       await res.body.dump().catch(() => undefined);
-      const session = sessionFrom(res, res.url);
+      session = sessionFrom(res, res.url);
       if (chunked) {
         await uploadChunks(desc, reopen, session, options, send);
       } else {
@@ -144,6 +145,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
           await uploadWhole(desc, reopen, session, send);
         } catch (err) {
           if (!(err instanceof NeedsChunksError)) throw err;
+          await cancel(session, send);
           chunked = true;
           attempt--; // not a failure of the registry: the same blob again, in chunks
           continue;
@@ -152,6 +154,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
       options.onProgress?.(desc.size);
       return { status: 'uploaded', sessions: attempt, chunked };
     } catch (err) {
+      if (session) await cancel(session, send);
       if (err instanceof ReopenError) throw lastError ?? err.cause;
       lastError = err;
       const retryable = err instanceof GantryError ? err.retryable : false;
@@ -160,6 +163,15 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
     }
   }
   throw lastError;
+}
+
+/**
+ * Cancels an abandoned session (best effort: registries expire them anyway), so a failed
+ * upload does not hold storage until the registry's purge runs.
+ */
+async function cancel(session: Session, send: (req: Omit<TransportRequest, 'scopes'>) => Promise<TransportResponse>): Promise<void> {
+  const res = await send({ method: 'DELETE', url: session.location }).catch(() => undefined);
+  await res?.body.dump().catch(() => undefined);
 }
 
 /** Appends `digest=` to a session URL, keeping the registry's own query (`_state`). */
