@@ -93,8 +93,12 @@ export async function search(term: string, options: SearchOptions = {}): Promise
   const creds = options.credentials ? await options.credentials.resolve(target.indexName) : undefined;
   const useToken = !!(creds?.identityToken && creds.username);
   const authorizer = useToken ? new Authorizer({ credentials: { resolve: () => Promise.resolve(creds) }, offlineAccess: true }) : undefined;
-  // Docker's search client does not retry; a 500 is reported at once.
-  const transport = new Transport({ retry: false, ...options.transportOptions, layers: [...(options.transportOptions?.layers ?? []), ...(authorizer ? [authorizer.layer()] : [])] });
+  // Docker's search client does not retry (a 500 is reported at once) unless the caller asks.
+  const transport = new Transport({
+    ...options.transportOptions,
+    retry: options.transportOptions?.retry ?? false,
+    layers: [...(options.transportOptions?.layers ?? []), ...(authorizer ? [authorizer.layer()] : [])],
+  });
   try {
     const address = target.official ? INDEX_SERVER : target.indexName;
     const { endpoint, ping } = await resolveV1Endpoint(transport, address, target.indexName, options.signal);
