@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { ErrorCode, GantryError } from '../../src/errors.js';
+import type { GantryError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { TransportError } from '../../src/transport/errors.js';
 import {
   backoffDelay,
