@@ -89,3 +89,60 @@ export { DockerArchiveSource, DockerArchiveDestination } from './image/docker-ar
 export type { DockerArchiveSourceOptions, DockerArchiveDestinationOptions } from './image/docker-archive.js';
 export { copyImage, DEFAULT_COPY_JOBS } from './image/copy.js';
 export type { CopyEvent, CopyOptions, CopyResult, MountingDestination } from './image/copy.js';
+export { copy, parseImageLocation, formatImageLocation, openSource, openDestination } from './image/transports.js';
+export type { ImageLocation, CopyImagesOptions, Opened } from './image/transports.js';
+export { inspect, MAX_CONFIG_BYTES } from './image/inspect.js';
+export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
+
+// The distribution API client.
+export {
+  RegistryClient,
+  RepositoryClient,
+  RegistryImageSource,
+  RegistryImageDestination,
+  PullError,
+  InvalidResponseError,
+  translatePullError,
+  rateLimitOf,
+  readRateLimit,
+  referrersTag,
+  MONOLITHIC_MAX_BYTES,
+  DEFAULT_CHUNK_BYTES,
+  UPLOAD_MAX_ATTEMPTS,
+  BLOB_RESUME_MAX_ATTEMPTS,
+  BLOB_RESUME_DELAY_MS,
+  MAX_LIST_PAGE_BYTES,
+  MAX_LIST_PAGES,
+  MAX_REFERRERS_PAGES,
+} from './client/index.js';
+export type {
+  RegistryClientOptions,
+  Access,
+  GetManifestOptions,
+  ManifestResult,
+  ManifestHead,
+  PutManifestResult,
+  BlobHead,
+  BlobStream,
+  GetBlobOptions,
+  OpenBlobStream,
+  UploadOptions,
+  UploadResult,
+  ListOptions,
+  ListPage,
+  ReferrersOptions,
+  ReferrersResult,
+  RateLimit,
+  RegistryDestinationOptions,
+} from './client/index.js';
+export { connectRegistry } from './client/connect.js';
+export type { RegistryAccessOptions, ConnectedRegistry } from './client/connect.js';
+export { resolveDigest, listTags, listCatalog, deleteImage } from './client/operations.js';
+export { retry, RETRY_MAX_ATTEMPTS, RETRY_BASE_DELAY_MS, RETRY_MAX_DELAY_MS, RETRY_AFTER_CAP_MS, RETRYABLE_STATUSES } from './transport/layers/retry.js';
+export type { RetryPolicy, RetryInfo } from './transport/layers/retry.js';
+
+// Docker Hub (v1) search.
+export { search, SearchError } from './search/search.js';
+export type { SearchOptions, SearchResult, SearchResponse } from './search/search.js';
+export { SearchOptionError } from './search/filters.js';
+export { InvalidEndpointError } from './search/v1-endpoint.js';

@@ -9,6 +9,9 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { pingCommand } from './commands/ping.js';
 import { loginCommands } from './commands/login.js';
 import { serveCommand } from './commands/serve.js';
+import { searchCommand } from './commands/search.js';
+import { imageCommands } from './commands/images.js';
+import { registryCommands } from './commands/registry.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -22,8 +25,11 @@ export function buildProgram(): Command {
     .action(() => {
       process.stdout.write(`gantry ${VERSION} node/${process.versions.node} ${process.platform}/${process.arch}\n`);
     });
-  pingCommand(program);
+  imageCommands(program);
+  registryCommands(program);
+  searchCommand(program);
   loginCommands(program);
+  pingCommand(program);
   serveCommand(program);
   return program;
 }

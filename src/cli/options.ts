@@ -4,16 +4,19 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { serviceConfigFrom } from '../config/daemon-json.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ErrorCode, GantryError } from '../errors.js';
+import type { RegistryAccessOptions } from '../client/connect.js';
 import type { TransportOptions } from '../transport/transport.js';
 
 export interface RegistryFlags {
+  creds?: string;
   certsDir?: string;
   insecureRegistry?: string[];
   registryMirror?: string[];
   tlsVerify?: boolean;
   daemonConfig?: string;
-  config?: string;
+  config?: string | boolean;
+  configDir?: string;
   userAgent?: string;
   header?: string[];
   debug?: boolean;
@@ -31,19 +34,30 @@ export function parseBool(flag: string) {
   };
 }
 
-export function addRegistryFlags(cmd: Command, { mirrors = true }: { mirrors?: boolean } = {}): Command {
+/**
+ * The shared flags. `inspect` keeps `--config` for the image config (skopeo's spelling), so
+ * there the Docker config directory is only `--config-dir`, which every command accepts.
+ */
+export function addRegistryFlags(cmd: Command, { mirrors = true, configFlag = true }: { mirrors?: boolean; configFlag?: boolean } = {}): Command {
   cmd
     .option('--certs-dir <dir>', 'per-host TLS directory (default /etc/docker/certs.d)')
     .option('--insecure-registry <host>', 'treat HOST[:PORT] or a CIDR as insecure (repeatable)', collect)
     .addOption(new Option('--tls-verify [bool]', 'require https and verify certificates (true), or treat the registry as insecure (false)').argParser(parseBool('--tls-verify')))
     .option('--daemon-config <file>', 'read insecure-registries and registry-mirrors from a daemon.json (default /etc/docker/daemon.json when present)')
-    .option('--config <dir>', 'Docker config directory holding config.json (default $DOCKER_CONFIG or ~/.docker)')
+    .option('--config-dir <dir>', 'Docker config directory holding config.json (default $DOCKER_CONFIG or ~/.docker)')
+    .option('--creds <user:pass>', 'credentials to use instead of the stored ones')
     .option('--user-agent <text>', 'append TEXT to the User-Agent')
     .option('--header <header>', "extra request header, e.g. 'X-Meta-Source: ci' (repeatable)", collect)
     .option('--debug', 'print a redacted request trail on stderr')
     .option('--json', 'print a machine-readable result');
+  if (configFlag) cmd.option('--config <dir>', 'same as --config-dir');
   if (mirrors) cmd.option('--registry-mirror <url>', 'Docker Hub mirror (repeatable)', collect);
   return cmd;
+}
+
+/** The Docker config directory the flags name, if any. */
+export function dockerConfigDir(flags: RegistryFlags): string | undefined {
+  return flags.configDir ?? (typeof flags.config === 'string' ? flags.config : undefined);
 }
 
 export function parseHeaders(list: readonly string[] = []): Record<string, string> {
@@ -71,5 +85,25 @@ export async function transportOptions(flags: RegistryFlags): Promise<TransportO
     ...(flags.userAgent ? { userAgent: flags.userAgent } : {}),
     headers: parseHeaders(flags.header),
     ...(flags.debug ? { log: (line: string) => process.stderr.write(`debug: ${line}\n`) } : {}),
+  };
+}
+
+/** `USER:PASS` (the password may hold colons; the user may not). */
+export function parseCreds(flag: string, value: string): { username: string; password: string } {
+  const i = value.indexOf(':');
+  if (i <= 0) throw new GantryError(ErrorCode.USAGE, `${flag}: expected USER:PASS`);
+  return { username: value.slice(0, i), password: value.slice(i + 1) };
+}
+
+/** Registry access (TLS, credentials) from the shared flags, with per-side overrides for copy. */
+export async function accessOptions(flags: RegistryFlags, side: { tlsVerify?: boolean; creds?: string; credsFlag?: string } = {}): Promise<RegistryAccessOptions> {
+  const base = await transportOptions(flags);
+  const tlsVerify = side.tlsVerify ?? flags.tlsVerify;
+  const creds = side.creds ?? flags.creds;
+  return {
+    ...base,
+    ...(tlsVerify !== undefined ? { tlsVerify } : {}),
+    ...(dockerConfigDir(flags) ? { configDir: dockerConfigDir(flags) as string } : {}),
+    ...(creds !== undefined ? { credentials: parseCreds(side.creds !== undefined ? (side.credsFlag ?? '--creds') : '--creds', creds) } : {}),
   };
 }

@@ -37,14 +37,15 @@ export async function connectRegistry(host: string, purpose: EndpointPurpose, op
   const credentials = await credentialSource(options);
   const authorizer = new Authorizer(credentials ? { credentials } : {});
   const transport = new Transport({ ...options, layers: [...(options.layers ?? []), authorizer.layer()] });
-  const client = RegistryClient.create({ host, transport, purpose });
-  const endpoint = client.endpoint.bind(client);
-  // Learn from the ping: challenges (so the first request carries auth) and mirrors (which get none).
-  client.endpoint = async () => {
-    const ping = await endpoint();
-    if (ping.endpoint.mirror) authorizer.withholdCredentials(ping.endpoint.url.origin);
-    authorizer.learn(new URL(ping.url), ping.challenges);
-    return ping;
-  };
+  const client = RegistryClient.create({
+    host,
+    transport,
+    purpose,
+    // Learn from the ping: challenges (so the first request carries auth) and mirrors (which get none).
+    onEndpoint: (ping) => {
+      if (ping.endpoint.mirror) authorizer.withholdCredentials(ping.endpoint.url.origin);
+      authorizer.learn(new URL(ping.url), ping.challenges);
+    },
+  });
   return { client, authorizer, close: () => transport.close() };
 }

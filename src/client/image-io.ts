@@ -107,13 +107,24 @@ export class RegistryImageDestination implements ImageDestination {
     }
   }
 
+  /** The digest the destination tag was found to point at already (set by hasManifest). */
+  private upToDate: string | undefined;
+
   /**
-   * Whether the manifest exists. A 403 counts as "no" (JFrog answers HEADs of unknown
-   * manifests with 403; ggcr `manifestExists`); the PUT then says what is really wrong.
+   * Whether the image is there already. For the top manifest the question is whether the
+   * destination *tag* points at it: one HEAD by tag answers, and then `putManifest` has
+   * nothing to do (a no-op copy makes one manifest request). Without a tag, a HEAD by digest.
+   * A 403 counts as "no" (JFrog answers HEADs of unknown manifests with 403; ggcr
+   * `manifestExists`); the PUT then says what is really wrong.
    */
   async hasManifest(digest: Digest): Promise<boolean> {
     try {
-      return (await this.repository.headManifest(digest)) !== undefined;
+      const tag = this.reference.tag;
+      const head = await this.repository.headManifest(tag ?? digest);
+      if (!head) return false;
+      if (tag && !head.digest?.equals(digest)) return false;
+      if (tag) this.upToDate = digest.toString();
+      return true;
     } catch (err) {
       if (isGantryError(err, ErrorCode.DENIED)) return false;
       throw err;
@@ -123,6 +134,7 @@ export class RegistryImageDestination implements ImageDestination {
   /** The top manifest under the reference's tag (its digest when it has none); children by digest. */
   async putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
     const tag = options.isTop ? (options.tag ?? this.reference.tag) : undefined;
+    if (options.isTop && tag === this.reference.tag && this.upToDate === m.digest.toString()) return;
     await this.repository.putManifest(tag ?? m.digest, m.bytes, m.mediaType);
   }
 

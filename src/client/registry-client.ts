@@ -45,6 +45,8 @@ export interface RegistryClientOptions {
    * does, so a push cannot land on a mirror and upstream credentials never reach one.
    */
   readonly purpose?: EndpointPurpose;
+  /** Told the ping's result once the endpoint is negotiated (the auth layer learns challenges from it). */
+  readonly onEndpoint?: (ping: PingResult) => void;
 }
 
 /** What a request needs: the token scopes of a repository for one kind of operation. */
@@ -58,6 +60,7 @@ export class RegistryClient {
   /** The rate limit the registry announced on its latest answer, if it does (Docker Hub). */
   lastRateLimit: RateLimit | undefined;
   private readonly ownsTransport: boolean;
+  private readonly onEndpoint: ((ping: PingResult) => void) | undefined;
   private negotiation: Promise<PingResult> | undefined;
 
   private constructor(options: RegistryClientOptions) {
@@ -66,6 +69,7 @@ export class RegistryClient {
     }
     this.host = options.host;
     this.purpose = options.purpose ?? 'pull';
+    this.onEndpoint = options.onEndpoint;
     this.ownsTransport = !options.transport;
     this.transport = options.transport ?? new Transport(options.transportOptions ?? {});
   }
@@ -80,7 +84,10 @@ export class RegistryClient {
    */
   endpoint(): Promise<PingResult> {
     if (!this.negotiation) {
-      const p = negotiate(this.transport, this.host, this.purpose);
+      const p = negotiate(this.transport, this.host, this.purpose).then((ping) => {
+        this.onEndpoint?.(ping);
+        return ping;
+      });
       this.negotiation = p;
       p.catch(() => {
         if (this.negotiation === p) this.negotiation = undefined;

@@ -3,7 +3,8 @@
  * registry configuration (insecure or not) and its certs.d folder; the transport turns it
  * into `tls.connect` options and keeps one connection pool per (origin, profile).
  */
-import type { ConnectionOptions } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { createSecureContext, type ConnectionOptions, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { ClientCertificate } from './certs-dir.js';
 import { systemRoots } from './system-roots.js';
 
@@ -44,18 +45,40 @@ export function profileKey(p: TlsProfile): string {
   return `${p.verify ? 'v' : 'nv'}|${p.certsDir ?? ''}|${p.ca.length}|${p.client?.certFile ?? ''}`;
 }
 
-/** Options for `tls.connect`. */
-export function tlsConnectOptions(p: TlsProfile): ConnectionOptions {
-  const opts: ConnectionOptions = {
-    minVersion: MIN_TLS_VERSION,
-    ciphers: CIPHERS,
-    rejectUnauthorized: p.verify,
-  };
+/**
+ * Secure contexts by what they hold. Building one parses every root (tens of milliseconds
+ * for a system bundle), and `tls.connect` would build one per connection if handed `ca`
+ * itself; so each distinct profile gets one context for the life of the process.
+ */
+const contexts = new Map<string, SecureContext>();
+const MAX_CONTEXTS = 64;
+
+function contextFor(p: TlsProfile): SecureContext {
+  const options: SecureContextOptions = { minVersion: MIN_TLS_VERSION, ciphers: CIPHERS };
   // Node's `ca` replaces its roots, so the system roots go first (Docker adds to them).
-  if (p.verify) opts.ca = [...systemRoots(), ...p.ca];
+  if (p.verify) options.ca = [...systemRoots(), ...p.ca];
   if (p.client) {
-    opts.cert = p.client.cert;
-    opts.key = p.client.key;
+    options.cert = p.client.cert;
+    options.key = p.client.key;
   }
-  return opts;
+  const key = createHash('sha256')
+    .update(JSON.stringify([p.verify, p.ca, p.client?.cert ?? '', p.client?.key ?? '']))
+    .digest('hex');
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value as string);
+    ctx = createSecureContext(options);
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+/** Options for `tls.connect`: the profile's (shared) secure context and whether to verify. */
+export function tlsConnectOptions(p: TlsProfile): ConnectionOptions {
+  return { secureContext: contextFor(p), rejectUnauthorized: p.verify, minVersion: MIN_TLS_VERSION };
+}
+
+/** The roots a verifying profile trusts (system roots, then certs.d's). */
+export function trustedRoots(p: TlsProfile): string[] {
+  return [...systemRoots(), ...p.ca];
 }

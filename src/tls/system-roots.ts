@@ -52,7 +52,9 @@ export function loadSystemRoots(env: NodeJS.ProcessEnv = process.env): string[] 
   }
   if (pems.length === 0) pems.push(...rootCertificates);
   if (env.NODE_EXTRA_CA_CERTS) pems.push(...(readIfFile(env.NODE_EXTRA_CA_CERTS)?.match(PEM_BLOCK) ?? []));
-  return pems;
+  // A bundle and the directory it was built from name the same roots: keep each once
+  // (every root costs time whenever a TLS context is built).
+  return [...new Set(pems.map((p) => p.trim()))];
 }
 
 let cached: string[] | undefined;

@@ -17,6 +17,19 @@ import { Transport } from '../../src/transport/transport.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 import { startHttpServer, startHttpsServer, testLookup, type TestServer } from '../helpers/servers.js';
 import { isGantryError } from '../../src/errors.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const gantry = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
+
+/** The CLI as a child process (asynchronously: the servers live in this process). */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [gantry, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 
@@ -82,18 +95,27 @@ describe('certs.d CA roots', () => {
   });
 
   test('certs.d roots are added to the system roots, not put in their place', async () => {
-    // A host whose certs.d holds an unrelated CA: its server is signed by a CA that only the
-    // "system" bundle (SSL_CERT_FILE) trusts. Docker appends certs.d roots to the system pool.
-    const { loadSystemRoots } = await import('../../src/tls/system-roots.js');
-    const { tlsConnectOptions } = await import('../../src/tls/profile.js');
+    // The "system" bundle (SSL_CERT_FILE) trusts `other`; certs.d adds `pki` for one host.
+    // A server signed by the system CA must stay trusted for a host whose certs.d holds a
+    // different CA, and the certs.d CA must be trusted too. Run as the real CLI so that the
+    // process-wide system roots come from this environment.
     const bundle = join(certsRoot, 'system-bundle.pem');
     writeFileSync(bundle, other.ca.certPem);
-    const roots = loadSystemRoots({ SSL_CERT_FILE: bundle });
-    assert.deepEqual(roots.map((r) => r.trim()), [other.ca.certPem.trim()]);
-    const opts = tlsConnectOptions({ verify: true, ca: [pki.ca.certPem] });
-    const ca = opts.ca as string[];
-    assert.ok(ca.includes(pki.ca.certPem), 'certs.d root present');
-    assert.ok(ca.length > 1, 'system roots kept beside it');
+    const bySystem = other.server(['127.0.0.1']);
+    const byCertsD = pki.server(['127.0.0.1']);
+    const s1 = await serve({ cert: bySystem.certPem, key: bySystem.keyPem });
+    const s2 = await serve({ cert: byCertsD.certPem, key: byCertsD.keyPem });
+    for (const s of [s1, s2]) copyFileSync(pki.ca.certFile, join(certsDirFor(s.host), 'ca.crt'));
+    const env = { ...process.env, SSL_CERT_FILE: bundle, SSL_CERT_DIR: '', NODE_EXTRA_CA_CERTS: '' };
+    for (const s of [s1, s2]) {
+      const r = await runCli(['ping', s.host, '--certs-dir', certsRoot, '--tls-verify=true', '--json'], env);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).tlsVerified, true);
+    }
+    // And without the system bundle, the server signed by `other` is refused.
+    const r = await runCli(['ping', s1.host, '--certs-dir', certsRoot, '--tls-verify=true'], { ...env, SSL_CERT_FILE: join(certsRoot, 'missing.pem') });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /certificate signed by unknown authority/);
   });
 });
 

@@ -1,14 +1,13 @@
 /**
- * The public API of the distribution client and the retry layer, pinned at the type level
- * (a changed signature fails `tsc`) and at run time (a missing or extra export fails here).
- *
- * The names are imported from the modules that `src/index.ts` re-exports; once they are
- * wired into `src/index.ts`, the import can point there without other changes.
+ * The public API, pinned at the type level (a changed signature fails `tsc`) and at run time
+ * (a missing or extra export fails here): `src/index.ts` as a whole, and the distribution
+ * client and retry layer modules it re-exports.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import * as client from '../../src/client/index.js';
+import * as gantry from '../../src/index.js';
 import type {
   BlobHead,
   BlobStream,
@@ -63,7 +62,163 @@ expectType<BlobStream extends Readable ? true : false>(true);
 expectType<client.RegistryImageSource extends ImageSource ? true : false>(true);
 expectType<client.RegistryImageDestination extends MountingDestination ? true : false>(true);
 
+// The main entry points.
+expectType<Equals<Parameters<typeof gantry.copy>[0], string | gantry.ImageLocation>>(true);
+expectType<Equals<ReturnType<typeof gantry.copy>, Promise<gantry.CopyResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.inspect>, Promise<gantry.InspectResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.ping>, Promise<gantry.PingResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.login>, Promise<gantry.LoginResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.Reference.parse>, gantry.Reference>>(true);
+expectType<Equals<ConstructorParameters<typeof gantry.Transport>[0], gantry.TransportOptions | undefined>>(true);
+expectType<gantry.TransportError extends gantry.GantryError ? true : false>(true);
+expectType<gantry.RegistryError extends gantry.GantryError ? true : false>(true);
+
 describe('public exports', () => {
+  test('src/index.ts exports exactly these values', () => {
+    assert.deepEqual(Object.keys(gantry).sort(), [
+      'ACCEPT_MANIFESTS',
+      'ANNOTATION_REF_NAME',
+      'AuthError',
+      'Authorizer',
+      'BLOB_RESUME_DELAY_MS',
+      'BLOB_RESUME_MAX_ATTEMPTS',
+      'BODY_IDLE_TIMEOUT_MS',
+      'CONNECT_TIMEOUT_MS',
+      'CertsDirError',
+      'ChallengeStore',
+      'ConfigError',
+      'CredentialHelper',
+      'CredentialsError',
+      'DEFAULT_CERTS_DIR',
+      'DEFAULT_CHUNK_BYTES',
+      'DEFAULT_CLIENT_ID',
+      'DEFAULT_COPY_JOBS',
+      'DEFAULT_DAEMON_CONFIG_FILE',
+      'DEFAULT_REGISTRY_HOST',
+      'DOCKER_HUB_AUTH_KEY',
+      'Digest',
+      'DigestMismatchError',
+      'DockerArchiveDestination',
+      'DockerArchiveSource',
+      'DockerConfigFile',
+      'ErrorCode',
+      'GantryError',
+      'InvalidEndpointError',
+      'InvalidReferenceError',
+      'InvalidResponseError',
+      'Keychain',
+      'LOGIN_SUCCEEDED',
+      'MAX_CONFIG_BYTES',
+      'MAX_CONNECTIONS_PER_ORIGIN',
+      'MAX_LIST_PAGES',
+      'MAX_LIST_PAGE_BYTES',
+      'MAX_MANIFEST_BYTES',
+      'MAX_REDIRECTS',
+      'MAX_REFERRERS_PAGES',
+      'MAX_TOKEN_RESPONSE_BYTES',
+      'MIN_TLS_VERSION',
+      'MIN_TOKEN_LIFETIME_SECONDS',
+      'MONOLITHIC_MAX_BYTES',
+      'ManifestError',
+      'MediaType',
+      'NoEndpointError',
+      'OciLayoutDestination',
+      'OciLayoutSource',
+      'PING_TIMEOUT_MS',
+      'PullError',
+      'RETRYABLE_STATUSES',
+      'RETRY_AFTER_CAP_MS',
+      'RETRY_BASE_DELAY_MS',
+      'RETRY_MAX_ATTEMPTS',
+      'RETRY_MAX_DELAY_MS',
+      'Reference',
+      'RegistryClient',
+      'RegistryError',
+      'RegistryImageDestination',
+      'RegistryImageSource',
+      'Repository',
+      'RepositoryClient',
+      'SearchError',
+      'SearchOptionError',
+      'ServiceConfig',
+      'StaticKeychain',
+      'TLS_HANDSHAKE_TIMEOUT_MS',
+      'TokenCache',
+      'Transport',
+      'TransportError',
+      'UPLOAD_MAX_ATTEMPTS',
+      'VERSION',
+      'authConfigKey',
+      'authErrorFromResponse',
+      'configDirectory',
+      'connectRegistry',
+      'convertToHostname',
+      'copy',
+      'copyImage',
+      'createCertificateAuthority',
+      'createSelfSigned',
+      'defaultCertsDir',
+      'deleteImage',
+      'formatImageLocation',
+      'formatPlatform',
+      'formatScope',
+      'hostCertsDir',
+      'hostPlatform',
+      'inspect',
+      'isGantryError',
+      'isImageManifest',
+      'isIndex',
+      'isSchema1',
+      'issueCertificate',
+      'listCatalog',
+      'listTags',
+      'login',
+      'loginRegistryHost',
+      'logout',
+      'lookupEndpoints',
+      'manifestDescriptor',
+      'matchPlatform',
+      'mergeScopes',
+      'negotiate',
+      'normalizeIndexName',
+      'normalizePlatform',
+      'openDestination',
+      'openSource',
+      'parseImageConfig',
+      'parseImageLocation',
+      'parseManifest',
+      'parsePlatform',
+      'parseRepository',
+      'parseScope',
+      'parseScopeList',
+      'parseTokenResponse',
+      'parseWwwAuthenticate',
+      'ping',
+      'pingPathFor',
+      'rateLimitOf',
+      'readCertsDirectory',
+      'readDaemonConfig',
+      'readRateLimit',
+      'redactHeaders',
+      'redactUrl',
+      'referrersTag',
+      'registryScope',
+      'repositoryScope',
+      'resolveDigest',
+      'retry',
+      'scopesFor',
+      'search',
+      'selectManifest',
+      'serviceConfigFrom',
+      'splitReposSearchTerm',
+      'translatePullError',
+      'unencryptedWarning',
+      'validateIndexName',
+      'validateMirror',
+      'verifyingStream',
+    ]);
+  });
+
   test('the distribution client exports exactly these values', () => {
     assert.deepEqual(Object.keys(client).sort(), [
       'BLOB_RESUME_DELAY_MS',

@@ -9,7 +9,7 @@ import { ErrorCode, GantryError } from '../../errors.js';
 import { login, logout, LOGIN_SUCCEEDED } from '../../auth/login.js';
 import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
 import { loginKey } from '../../auth/hostname.js';
-import { addRegistryFlags, transportOptions, type RegistryFlags } from '../options.js';
+import { addRegistryFlags, dockerConfigDir, transportOptions, type RegistryFlags } from '../options.js';
 
 export interface LoginFlags extends RegistryFlags {
   username?: string;
@@ -83,10 +83,11 @@ export function loginCommands(program: Command): void {
         process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
         password = flags.password;
       }
-      const options = { ...(await transportOptions(flags)), ...(flags.config ? { configDir: flags.config } : {}) };
+      const configDir = dockerConfigDir(flags);
+      const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}) };
       if (username === undefined && password === undefined) {
         // Docker first tries what is stored.
-        const keychain = await Keychain.load(flags.config ? { configDir: flags.config } : {});
+        const keychain = await Keychain.load(configDir ? { configDir } : {});
         const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
         const stored = await keychain.resolve(host);
         if (stored?.username && stored.password) {
@@ -123,9 +124,11 @@ export function loginCommands(program: Command): void {
     .argument('[server]', 'registry (default: Docker Hub)')
     .description('remove stored credentials for a registry')
     .option('--config <dir>', 'Docker config directory holding config.json')
+    .option('--config-dir <dir>', 'same as --config')
     .option('--json', 'print a machine-readable result')
-    .action(async (server: string | undefined, flags: { config?: string; json?: boolean }) => {
-      const result = await logout(server, flags.config ? { configDir: flags.config } : {});
+    .action(async (server: string | undefined, flags: { config?: string; configDir?: string; json?: boolean }) => {
+      const dir = flags.configDir ?? flags.config;
+      const result = await logout(server, dir ? { configDir: dir } : {});
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ registry: result.registry, removed: result.removed, failures: result.failures })}\n`);
         return;

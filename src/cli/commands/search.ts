@@ -9,7 +9,7 @@ import { Keychain } from '../../auth/keychain.js';
 import { ErrorCode, GantryError } from '../../errors.js';
 import { parseFilters } from '../../search/filters.js';
 import { search, type SearchResult } from '../../search/search.js';
-import { addRegistryFlags, transportOptions, type RegistryFlags } from '../options.js';
+import { addRegistryFlags, transportOptions, type RegistryFlags, dockerConfigDir } from '../options.js';
 
 export interface SearchFlags extends RegistryFlags {
   limit?: number;
@@ -117,7 +117,8 @@ export function searchCommand(program: Command): void {
         throw new GantryError(ErrorCode.USAGE, `--filter: ${(err as Error).message}`);
       }
       if (names.includes('is-automated')) process.stderr.write(`${IS_AUTOMATED_WARNING}\n`);
-      const keychain = await Keychain.load(flags.config ? { configDir: flags.config } : {});
+      const configDir = dockerConfigDir(flags);
+      const keychain = await Keychain.load(configDir ? { configDir } : {});
       if (keychain.envWarning) process.stderr.write(`${keychain.envWarning}\n`);
       const response = await search(term, {
         filters,

@@ -1,0 +1,105 @@
+/**
+ * `gantry inspect`, `digest`, `tags`, `catalog`, `delete`: one library call each.
+ */
+import type { Command } from 'commander';
+import { inspect, type InspectResult } from '../../image/inspect.js';
+import { deleteImage, listCatalog, listTags, resolveDigest } from '../../client/operations.js';
+import { formatBytes } from '../progress.js';
+import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
+
+interface InspectFlags extends RegistryFlags {
+  raw?: boolean;
+  platform?: string;
+}
+
+function renderInspect(r: InspectResult): string {
+  const rows: [string, string][] = [
+    ['Name', r.name],
+    ['Digest', r.digest],
+    ['MediaType', r.mediaType],
+  ];
+  if (r.platforms) {
+    rows.push(['Platforms', r.platforms.map((p) => `${p.platform.padEnd(16)} ${p.digest}`).join('\n             ')]);
+  }
+  if (r.image) {
+    const c = r.image.config;
+    if (r.image.platform) rows.push(['Image', `${r.image.platform} ${r.image.digest}`]);
+    rows.push(['OS/Arch', [c.os, c.architecture, c.variant].filter(Boolean).join('/') || 'unknown']);
+    if (c.created) rows.push(['Created', c.created]);
+    rows.push(['Size', `${formatBytes(r.image.size)} in ${r.image.layers.length} layer${r.image.layers.length === 1 ? '' : 's'}`]);
+    const labels = Object.entries(c.labels);
+    if (labels.length > 0) rows.push(['Labels', labels.map(([k, v]) => `${k}=${v}`).join('\n             ')]);
+    rows.push(['Layers', r.image.layers.map((l) => `${l.digest}  ${formatBytes(l.size).padStart(10)}`).join('\n             ')]);
+  }
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(13)}${v}\n`).join('');
+}
+
+function inspectJson(r: InspectResult): unknown {
+  return {
+    name: r.name,
+    digest: r.digest,
+    mediaType: r.mediaType,
+    ...(r.platforms ? { platforms: r.platforms } : {}),
+    ...(r.image
+      ? {
+          image: {
+            digest: r.image.digest,
+            platform: r.image.platform ?? null,
+            os: r.image.config.os ?? null,
+            architecture: r.image.config.architecture ?? null,
+            variant: r.image.config.variant ?? null,
+            created: r.image.config.created ?? null,
+            labels: r.image.config.labels,
+            size: r.image.size,
+            configDigest: r.image.configDigest,
+            layers: r.image.layers,
+          },
+        }
+      : {}),
+  };
+}
+
+export function registryCommands(program: Command): void {
+  addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG] or docker-archive:FILE[:REF]'), { configFlag: false })
+    .description('show an image: digest, media type, platforms, layers and sizes, created, labels')
+    .option('--raw', 'print the manifest exactly as stored')
+    .option('--config', "print the image's config blob (use --config-dir for Docker's config directory)")
+    .option('--platform <os/arch[/variant]>', 'for a multi-platform image, inspect this platform\'s image')
+    .action(async (image: string, flags: InspectFlags) => {
+      const result = await inspect(image, { access: await accessOptions(flags), ...(flags.platform ? { platform: flags.platform } : {}) });
+      if (flags.raw) process.stdout.write(result.raw);
+      else if (flags.config === true) {
+        if (!result.image) throw new Error(`${result.name} is a multi-platform index: choose one with --platform to see its config`);
+        process.stdout.write(result.image.configRaw);
+      } else if (flags.json) process.stdout.write(`${JSON.stringify(inspectJson(result), null, 2)}\n`);
+      else process.stdout.write(renderInspect(result));
+    });
+
+  addRegistryFlags(program.command('digest').argument('<reference>', 'image reference'))
+    .description('print the manifest digest a reference resolves to')
+    .action(async (ref: string, flags: RegistryFlags) => {
+      const digest = await resolveDigest(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
+      process.stdout.write(flags.json ? `${JSON.stringify({ reference: ref, digest })}\n` : `${digest}\n`);
+    });
+
+  addRegistryFlags(program.command('tags').argument('<repository>', 'repository, e.g. localhost:5000/app'))
+    .description("list a repository's tags")
+    .action(async (repo: string, flags: RegistryFlags) => {
+      const tags = await listTags(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
+      process.stdout.write(flags.json ? `${JSON.stringify({ repository: repo, tags })}\n` : tags.map((t) => `${t}\n`).join(''));
+    });
+
+  addRegistryFlags(program.command('catalog').argument('<registry>', 'HOST[:PORT]'))
+    .description("list a registry's repositories")
+    .action(async (host: string, flags: RegistryFlags) => {
+      const repositories = await listCatalog(host, await accessOptions(flags));
+      process.stdout.write(flags.json ? `${JSON.stringify({ registry: host, repositories })}\n` : repositories.map((r) => `${r}\n`).join(''));
+    });
+
+  addRegistryFlags(program.command('delete').argument('<reference>', 'image reference (tag or digest)'))
+    .description('delete an image manifest from a registry (a tag is resolved to its digest first)')
+    .action(async (ref: string, flags: RegistryFlags) => {
+      const digest = await deleteImage(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
+      process.stdout.write(flags.json ? `${JSON.stringify({ reference: ref, deleted: digest })}\n` : `Deleted ${digest}\n`);
+    });
+}
