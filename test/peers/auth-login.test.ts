@@ -176,7 +176,9 @@ describe('token auth through the project issuer', () => {
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /unauthorized/);
       assert.ok(bad.stderr.includes(`${reg.host}/v2/`), bad.stderr);
-      const ok = await cli(['login', reg.host, '-u', 'bob', '--password-stdin', '--config', configDir], TOKEN_USER_PW);
+      const ok = await cli(['login', reg.host, '-u', 'bob', '--password-stdin', '--config', configDir, '--debug'], TOKEN_USER_PW);
+      assert.match(ok.stderr, /debug: > GET .*\/token\?/, 'the debug trail shows the token request');
+      assert.match(ok.stderr, /authorization":"Basic \[redacted\]"/, 'with its credentials redacted');
       assert.equal(ok.code, 0, ok.stderr);
       const saved = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8'));
       const entry = saved.auths[reg.host];
@@ -198,5 +200,7 @@ describe('token auth through the project issuer', () => {
     const tokens = outputs.length > 0 ? [outputs.pop() as string] : [];
     const text = outputs.join('\n');
     for (const secret of [SECRET, TOKEN_USER_PW, ...tokens]) assert.ok(!text.includes(secret), 'a secret leaked into output');
+    assert.doesNotMatch(text, /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/, 'no JWT (access token) in any output, the --debug trail included');
+    assert.doesNotMatch(text, /Basic [A-Za-z0-9+/=]{8,}/, 'no Basic credentials in any output');
   });
 });
