@@ -1,7 +1,7 @@
 /**
  * The `gantry` command line. Each command parses its flags, builds the library's options,
  * calls one library function and renders the result; the CLI makes no HTTP calls itself.
- * Exit codes: 0 success, 1 failure, 2 usage error.
+ * Exit codes: 0 success, 1 failure, 2 usage error (a bad flag or argument, a malformed reference).
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
@@ -22,8 +22,11 @@ export function buildProgram(): Command {
   program
     .command('version')
     .description('print gantry\'s version')
-    .action(() => {
-      process.stdout.write(`gantry ${VERSION} node/${process.versions.node} ${process.platform}/${process.arch}\n`);
+    .option('--json', 'print { version, node, platform } as JSON')
+    .action((flags: { json?: boolean }) => {
+      const platform = `${process.platform}/${process.arch}`;
+      if (flags.json) process.stdout.write(`${JSON.stringify({ version: VERSION, node: process.versions.node, platform })}\n`);
+      else process.stdout.write(`gantry ${VERSION} node/${process.versions.node} ${platform}\n`);
     });
   imageCommands(program);
   registryCommands(program);
@@ -45,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`gantry: ${err instanceof Error ? err.message : String(err)}\n`);
-    return err instanceof GantryError && err.code === ErrorCode.USAGE ? 2 : 1;
+    // A reference the user typed that does not parse is a usage error, like a bad flag.
+    return err instanceof GantryError && (err.code === ErrorCode.USAGE || err.code === ErrorCode.INVALID_REFERENCE) ? 2 : 1;
   }
 }
