@@ -1,0 +1,237 @@
+/**
+ * A pull killed with SIGKILL midway (issue "gantry's main job"): the layout must not show a
+ * partial blob or a broken `index.json`, and a second `gantry pull` must finish, skipping
+ * the blobs the first one completed. The registry is the embedded one behind a throttling
+ * TCP proxy, so the pull is slow enough to be killed between its first finished layer and
+ * its last; the child is the built CLI (`node bin/gantry.js`).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
+import { copyImage } from '../../src/image/copy.js';
+import { openDestination, parseImageLocation } from '../../src/image/transports.js';
+import type { ImageSource, RawManifest } from '../../src/image/types.js';
+import type { Descriptor } from '../../src/oci/descriptor.js';
+import { Digest } from '../../src/ref/digest.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, prngDigest, prngStream } from '../helpers/client-fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'gantry.js');
+const MiB = 1024 * 1024;
+/** Layer sizes: a small one that finishes early, then larger ones still streaming at the kill. */
+const LAYERS = [6 * MiB, 24 * MiB, 32 * MiB];
+/** Bytes a second per proxied connection: the whole pull takes a few seconds, not milliseconds. */
+const PROXY_BYTES_PER_SEC = 12 * MiB;
+const KILL_WAIT_MS = 60_000;
+const RUN_TIMEOUT_MS = 120_000;
+
+/** A generated image whose layers stream from the PRNG (never held whole). */
+class PrngImage implements ImageSource {
+  readonly name = 'prng:';
+  constructor(
+    readonly manifest: RawManifest,
+    private readonly config: Buffer,
+    private readonly seeds: Map<string, { size: number; seed: number }>,
+  ) {}
+
+  static async create(): Promise<PrngImage> {
+    const seeds = new Map<string, { size: number; seed: number }>();
+    const layers: Descriptor[] = [];
+    for (const [i, size] of LAYERS.entries()) {
+      const digest = await prngDigest(size, 1000 + i);
+      seeds.set(digest.toString(), { size, seed: 1000 + i });
+      layers.push({ mediaType: OCI_LAYER, digest, size });
+    }
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest.toString()) } }));
+    const json = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest.toString(), size: d.size });
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: json({ mediaType: OCI_CONFIG, digest: Digest.fromBytes(config), size: config.length }), layers: layers.map(json) }));
+    return new PrngImage({ bytes, mediaType: OCI_MANIFEST, digest: Digest.fromBytes(bytes) }, config, seeds);
+  }
+
+  async getManifest(): Promise<RawManifest> {
+    return this.manifest;
+  }
+
+  async getBlob(desc: Descriptor): Promise<Readable> {
+    const layer = this.seeds.get(desc.digest.toString());
+    return layer ? prngStream(layer.size, layer.seed) : Readable.from([this.config]);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A loopback TCP proxy that paces the registry's answers to PROXY_BYTES_PER_SEC per connection. */
+async function startSlowProxy(target: { host: string; port: number }): Promise<{ host: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target);
+    sockets.add(client).add(upstream);
+    const pace = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        setTimeout(() => cb(null, chunk), (chunk.length / PROXY_BYTES_PER_SEC) * 1000);
+      },
+    });
+    client.pipe(upstream);
+    upstream.pipe(pace).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    host: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+interface Run {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** Starts `gantry ARGS` with pipes; `done` settles when it exits (killed after RUN_TIMEOUT_MS). */
+function startGantry(args: string[], env: NodeJS.ProcessEnv): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const isTemp = (name: string): boolean => name.startsWith('.tmp-');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Every content-addressed file under blobs/sha256 (temp files excluded) hashes to its name. */
+async function visibleBlobsVerify(layout: string): Promise<string[]> {
+  const dir = join(layout, 'blobs', 'sha256');
+  const names = existsSync(dir) ? readdirSync(dir).filter((n) => !isTemp(n)) : [];
+  for (const name of names) assert.equal(await sha256File(join(dir, name)), name, `blobs/sha256/${name} is complete`);
+  return names;
+}
+
+/** Every blob the layout's index.json reaches (manifests, configs, layers) exists and verifies. */
+async function referencedBlobsVerify(layout: string): Promise<string[]> {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; size: number }[] };
+  const seen: string[] = [];
+  const check = async (d: { digest: string; size: number }): Promise<string> => {
+    const file = join(layout, 'blobs', 'sha256', d.digest.replace(/^sha256:/, ''));
+    assert.ok(existsSync(file), `${d.digest} referenced but missing`);
+    assert.equal(`sha256:${await sha256File(file)}`, d.digest);
+    seen.push(d.digest);
+    return file;
+  };
+  for (const m of index.manifests) {
+    const manifest = JSON.parse(readFileSync(await check(m), 'utf8')) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+    for (const d of [manifest.config, ...manifest.layers]) await check(d);
+  }
+  return seen;
+}
+
+describe('a pull killed with SIGKILL', () => {
+  let server: RegistryServer;
+  let proxy: { host: string; close(): Promise<void> };
+  let dir: string;
+  let image: PrngImage;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DOCKER_AUTH_CONFIG;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gantry-pull-kill-'));
+    env.DOCKER_CONFIG = join(dir, 'docker-config');
+    writeFileSync(join(dir, 'daemon.json'), '{}');
+    server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
+    const url = new URL(server.url);
+    image = await PrngImage.create();
+    const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
+    try {
+      await copyImage(image, dest.value);
+    } finally {
+      await dest.close();
+    }
+    proxy = await startSlowProxy({ host: '127.0.0.1', port: Number(url.port) });
+  });
+  after(async () => {
+    await proxy?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('leaves no partial blob and no broken index.json; a second run completes and skips what was there', async (t) => {
+    const layout = join(dir, 'layout');
+    const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
+    const first = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, ...flags], env);
+    t.after(() => void first.child.kill('SIGKILL'));
+
+    // Kill once one layer is complete and another is still being written.
+    const manifest = JSON.parse(image.manifest.bytes.toString('utf8')) as { layers: { digest: string }[] };
+    const layerNames = new Set(manifest.layers.map((l) => l.digest.replace(/^sha256:/, '')));
+    const blobsDir = join(layout, 'blobs', 'sha256');
+    const deadline = Date.now() + KILL_WAIT_MS;
+    let midway = false;
+    while (!midway && Date.now() < deadline && first.child.exitCode === null) {
+      const names = existsSync(blobsDir) ? readdirSync(blobsDir) : [];
+      midway = names.some((n) => layerNames.has(n)) && names.some(isTemp);
+      if (!midway) await sleep(20);
+    }
+    assert.ok(midway, `the pull never reached midway (exit ${first.child.exitCode}); stderr: ${await Promise.race([first.done.then((r) => r.stderr), sleep(10).then(() => '')])}`);
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    assert.equal(killed.signal, 'SIGKILL');
+
+    const visible = await visibleBlobsVerify(layout);
+    assert.ok(visible.length > 0 && visible.length < manifest.layers.length + 2, `some, not all, blobs were visible: ${visible.length}`);
+    const indexFile = join(layout, 'index.json');
+    if (existsSync(indexFile)) {
+      const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { manifests: { digest: string; size: number }[] };
+      // Only complete images may be named: the killed run never committed this one.
+      assert.ok(!index.manifests.some((m) => m.digest === image.manifest.digest.toString()), 'index.json names the unfinished image');
+    }
+
+    const second = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, '--json', ...flags], env);
+    t.after(() => void second.child.kill('SIGKILL'));
+    const r = await second.done;
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { digest: string; blobs: { total: number; copied: number; existed: number } };
+    assert.equal(result.digest, image.manifest.digest.toString());
+    assert.equal(result.blobs.total, manifest.layers.length + 1);
+    assert.equal(result.blobs.existed, visible.length, 'every blob the killed run finished is skipped');
+    assert.ok(result.blobs.existed > 0);
+    assert.equal(result.blobs.copied, result.blobs.total - result.blobs.existed);
+
+    const reached = await referencedBlobsVerify(layout);
+    assert.equal(reached.length, manifest.layers.length + 2, 'manifest, config and every layer');
+    assert.deepEqual(readdirSync(blobsDir).filter(isTemp), [], 'the killed run\'s temp files are cleaned up');
+  });
+});
