@@ -17,7 +17,8 @@ import { readCapped } from '../transport/body.js';
 import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
 import { headerValues, type Layer, type Send, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { ChallengeStore, parseWwwAuthenticate, pingPathFor, type Challenge } from './challenge.js';
-import { authErrorFromResponse } from './errors.js';
+import { AuthError, authErrorFromResponse } from './errors.js';
+import { redactUrl } from '../redact.js';
 import type { Credentials, CredentialSource } from './keychain.js';
 import { formatScope, mergeScopes, parseScopeList, registryScope, repositoryScope, scopesCover, type Scope } from './scope.js';
 import { MAX_TOKEN_RESPONSE_BYTES, parseTokenResponse, TokenCache, tokenCacheKey, type TokenResponse } from './token-response.js';
@@ -131,7 +132,19 @@ export class Authorizer {
     };
   }
 
+  /** Token-server refusals name the registry request they were for, as Docker's do (`GET https://host/v2/…: unauthorized: …`). */
   private async authorize(send: Send, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
+    try {
+      return await this.authorizeOnce(send, req, challenges, scopes);
+    } catch (err) {
+      if (err instanceof AuthError && !err.message.startsWith(`${req.method} `)) {
+        throw new AuthError(err.status, err.errors, { message: `${req.method} ${redactUrl(req.url)}: ${err.message}`, url: err.url });
+      }
+      throw err;
+    }
+  }
+
+  private async authorizeOnce(send: Send, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
     const creds = await this.credentialsFor(req.url);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {

@@ -76,7 +76,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
     // Login asks for no scope: the token only proves the credentials (and brings a refresh token).
     const res = await transport.send({ method: 'GET', url, scopes: [], timeout: PING_TIMEOUT_MS }).catch((err: unknown) => {
       // A token server's refusal reads as Docker's: `GET https://host/v2/: unauthorized: …`.
-      if (err instanceof AuthError) throw new GantryError(err.code, `GET ${url.href}: ${err.message}`, { cause: err });
+      if (err instanceof AuthError && !err.message.startsWith('GET ')) throw new GantryError(err.code, `GET ${url.href}: ${err.message}`, { cause: err });
       throw err;
     });
     if (res.status !== 200) {

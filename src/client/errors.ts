@@ -11,8 +11,8 @@
  */
 import { ErrorCode, GantryError, type GantryErrorOptions } from '../errors.js';
 import type { Reference } from '../ref/reference.js';
-import { MAX_ERROR_BODY_BYTES, parseErrorBody, parseRetryAfter, RegistryError, type RegistryErrorEntry } from '../transport/errors.js';
-import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
+import { errorFromResponse as registryErrorFromResponse, RegistryError, type RegistryErrorEntry } from '../transport/errors.js';
+import type { TransportRequest, TransportResponse } from '../transport/types.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 
 /** Reads at most `max` bytes of a body as text and discards the rest. */
@@ -32,19 +32,12 @@ export async function readCapped(res: TransportResponse, max: number): Promise<s
 }
 
 /**
- * The RegistryError for `res`, its body read (capped) and released. A body without the
- * spec's `errors` list becomes a generic entry named after the status, so `errors[0].code`
- * is always there for callers to switch on.
+ * The RegistryError for `res`, its body read (capped) and released (the transport's rules:
+ * the registry's own list, `Retry-After`, `insufficient_scope` read as Docker's DENIED), with
+ * the rate limit the registry announced.
  */
 export async function errorFromResponse(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse): Promise<RegistryError> {
-  const text = req.method === 'HEAD' ? (await res.body.dump().catch(() => undefined), '') : await readCapped(res, MAX_ERROR_BODY_BYTES);
-  const errors = parseErrorBody(text);
-  const retryAfter = parseRetryAfter(header(res.headers, 'retry-after'));
-  const raw = errors.length === 0 && text && !text.trimStart().startsWith('<') ? text.trim().slice(0, 200) : undefined;
-  const err = new RegistryError(req.method, req.url, res.status, errors, {
-    ...(retryAfter !== undefined ? { retryAfter } : {}),
-    ...(raw ? { rawBody: raw } : {}),
-  });
+  const err = await registryErrorFromResponse(req.method, req.url, res);
   const rateLimit = readRateLimit(res.headers);
   if (rateLimit) Object.defineProperty(err, 'rateLimit', { value: rateLimit, enumerable: true });
   return err;

@@ -98,6 +98,16 @@ export function toTransportError(err: unknown, method: string, url: string | URL
   return new TransportError(ErrorCode.CONNECTION, method, url, `connection failed: ${where}`, { cause: err, retryable: code !== undefined && RETRYABLE_CONNECTION.has(code), causeCode: code });
 }
 
+/**
+ * `MANIFEST_UNKNOWN: manifest unknown`; the auth family as Docker prints it, because users
+ * compare it with docker's output: `denied: requested access to the resource is denied`.
+ */
+const DOCKER_WORDED = new Set(['UNAUTHORIZED', 'DENIED', 'TOOMANYREQUESTS']);
+function renderEntry(e: RegistryErrorEntry): string {
+  const code = DOCKER_WORDED.has(e.code) ? e.code.toLowerCase() : e.code;
+  return e.message ? `${code}: ${e.message}` : code;
+}
+
 const STATUS_CODE: Record<number, ErrorCode> = { 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.DENIED, 404: ErrorCode.NOT_FOUND, 429: ErrorCode.TOO_MANY_REQUESTS };
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -111,7 +121,7 @@ export class RegistryError extends GantryError {
   readonly retryAfter: number | undefined;
   constructor(method: string, url: string | URL, status: number, errors: readonly RegistryErrorEntry[], options: { retryAfter?: number; rawBody?: string } = {}) {
     const u = redactUrl(url);
-    const what = errors.length > 0 ? errors.map((e) => `${e.code}: ${e.message}`).join('; ') : `${status} ${statusText(status)}${options.rawBody ? `: ${options.rawBody}` : ''}`;
+    const what = errors.length > 0 ? errors.map(renderEntry).join('; ') : `${status} ${statusText(status)}${options.rawBody ? `: ${options.rawBody}` : ''}`;
     const registryCode = errors[0]?.code;
     const code =
       registryCode === 'MANIFEST_UNKNOWN' || registryCode === 'BLOB_UNKNOWN' || registryCode === 'NAME_UNKNOWN'

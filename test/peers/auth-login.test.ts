@@ -154,7 +154,7 @@ describe('token auth through the project issuer', () => {
     assert.equal(res.status, 401);
     const err = await errorFromResponse('POST', url, res);
     assert.equal(err.code, 'DENIED');
-    assert.match(err.message, /DENIED: requested access to the resource is denied/);
+    assert.match(err.message, /: denied: requested access to the resource is denied$/);
     await transport.close();
   });
 
