@@ -17,10 +17,12 @@ import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { copyImage } from '../../src/image/copy.js';
+import { OciLayoutDestination } from '../../src/image/oci-layout.js';
 import { openDestination, parseImageLocation } from '../../src/image/transports.js';
 import type { ImageSource, RawManifest } from '../../src/image/types.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { Digest } from '../../src/ref/digest.js';
+import { makeImage, MemorySource } from '../helpers/image-fixture.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, prngDigest, prngStream } from '../helpers/client-fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -190,6 +192,10 @@ describe('a pull killed with SIGKILL', () => {
 
   test('leaves no partial blob and no broken index.json; a second run completes and skips what was there', async (t) => {
     const layout = join(dir, 'layout');
+    // The layout already holds an image: a killed pull must leave index.json naming it, intact.
+    const old = await makeImage({ seed: 'old' });
+    await copyImage(new MemorySource(old.manifest, old.blobs), new OciLayoutDestination(layout, { tag: 'old' }));
+    const oldBlobs = new Set([old.manifest.digest.toString(), ...old.blobs.keys()].map((d) => d.replace(/^sha256:/, '')));
     const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
     const first = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, ...flags], env);
     t.after(() => void first.child.kill('SIGKILL'));
@@ -210,14 +216,12 @@ describe('a pull killed with SIGKILL', () => {
     const killed = await first.done;
     assert.equal(killed.signal, 'SIGKILL');
 
-    const visible = await visibleBlobsVerify(layout);
+    const visible = (await visibleBlobsVerify(layout)).filter((n) => !oldBlobs.has(n));
     assert.ok(visible.length > 0 && visible.length < manifest.layers.length + 2, `some, not all, blobs were visible: ${visible.length}`);
-    const indexFile = join(layout, 'index.json');
-    if (existsSync(indexFile)) {
-      const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { manifests: { digest: string; size: number }[] };
-      // Only complete images may be named: the killed run never committed this one.
-      assert.ok(!index.manifests.some((m) => m.digest === image.manifest.digest.toString()), 'index.json names the unfinished image');
-    }
+    // index.json is valid and names only complete images: the old one, not the unfinished pull.
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.deepEqual(index.manifests.map((m) => m.digest), [old.manifest.digest.toString()]);
+    await referencedBlobsVerify(layout);
 
     const second = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, '--json', ...flags], env);
     t.after(() => void second.child.kill('SIGKILL'));
@@ -231,7 +235,9 @@ describe('a pull killed with SIGKILL', () => {
     assert.equal(result.blobs.copied, result.blobs.total - result.blobs.existed);
 
     const reached = await referencedBlobsVerify(layout);
-    assert.equal(reached.length, manifest.layers.length + 2, 'manifest, config and every layer');
+    assert.equal(reached.length, old.layers.length + 2 + manifest.layers.length + 2, 'both images: manifest, config and every layer');
+    const tags = (JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] }).manifests;
+    assert.deepEqual(tags.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'], m.digest]).sort(), [['old', old.manifest.digest.toString()], ['v1', image.manifest.digest.toString()]]);
     assert.deepEqual(readdirSync(blobsDir).filter(isTemp), [], 'the killed run\'s temp files are cleaned up');
   });
 });
