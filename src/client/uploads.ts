@@ -181,12 +181,18 @@ function commitUrl(session: Session, desc: Desc): URL {
   return url;
 }
 
+/**
+ * The closing PUT. One that carries the blob is sent as a stream, which the retry layer does
+ * not replay: the registry keeps what arrived before a broken connection, so the same PUT
+ * sent again to the same session is refused (distribution: BLOB_UPLOAD_INVALID, the session
+ * offset moved); the session is restarted instead.
+ */
 async function commit(desc: Desc, session: Session, send: (req: Omit<TransportRequest, 'scopes'>) => Promise<TransportResponse>, body?: Buffer): Promise<void> {
   const req = {
     method: 'PUT',
     url: commitUrl(session, desc),
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(body?.length ?? 0) },
-    body: body ?? Buffer.alloc(0),
+    body: body && body.length > 0 ? Readable.from([body], { objectMode: false }) : Buffer.alloc(0),
   };
   const res = await send(req);
   if (body && NEEDS_CHUNKS.has(res.status)) {

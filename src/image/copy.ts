@@ -14,7 +14,7 @@
  * Nothing is held whole in memory: a blob flows from the source stream into the
  * destination, which verifies size and digest before it becomes visible.
  */
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseManifest, type ImageManifest, type Manifest } from '../oci/manifest.js';
@@ -27,6 +27,12 @@ import type { ImageDestination, ImageSource, RawManifest } from './types.js';
  * disks saturate around 4–8 parallel streams on a 2-core machine; more only adds contention.
  */
 export const DEFAULT_COPY_JOBS = 6;
+
+/**
+ * Tries per blob when the destination fails retryably: the same number of upload sessions a
+ * re-readable source gets from the client (UPLOAD_MAX_ATTEMPTS).
+ */
+export const COPY_BLOB_ATTEMPTS = 3;
 
 /** A destination that can take a blob from another repository of the same registry without moving bytes. */
 export interface MountingDestination extends ImageDestination {
@@ -125,6 +131,44 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   if (failed !== undefined) throw failed;
 }
 
+/**
+ * Streams one blob from `source` into `destination`. A destination that fails in a way a
+ * retry can help (a registry upload whose session broke) gets the blob again from a fresh
+ * source stream, up to COPY_BLOB_ATTEMPTS times: a registry destination cannot restart an
+ * upload session itself, because the stream it was handed can be read only once. A failure
+ * of the source stream is not retried here: the source already resumed and retried it.
+ */
+async function copyBlob(source: ImageSource, destination: ImageDestination, desc: Descriptor, options: CopyOptions, progress: (bytes: number) => void): Promise<void> {
+  const blobOptions = options.signal ? { signal: options.signal } : {};
+  for (let attempt = 1; ; attempt++) {
+    const stream: Readable = await source.getBlob(desc, blobOptions);
+    let done = 0;
+    let sourceFailed = false;
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        done += chunk.length;
+        progress(done);
+        cb(null, chunk);
+      },
+    });
+    stream.once('error', (err) => {
+      sourceFailed = true;
+      counted.destroy(err);
+    });
+    // The destination gave up on `counted`: stop reading the source, without blaming it.
+    counted.once('close', () => stream.destroy());
+    stream.pipe(counted);
+    try {
+      await destination.putBlob(desc, counted, blobOptions);
+      return;
+    } catch (err) {
+      stream.destroy();
+      const retryable = err instanceof GantryError && err.retryable;
+      if (sourceFailed || !retryable || attempt >= COPY_BLOB_ATTEMPTS || options.signal?.aborted) throw err;
+    }
+  }
+}
+
 /** Copies the image `source` names to `destination`. */
 export async function copyImage(source: ImageSource, destination: ImageDestination, options: CopyOptions = {}): Promise<CopyResult> {
   const emit = options.onProgress ?? (() => undefined);
@@ -158,17 +202,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
         emit({ kind: 'blob', phase: 'mounted', ...base });
         return;
       }
-      const stream: Readable = await source.getBlob(desc, options.signal ? { signal: options.signal } : {});
-      let done = 0;
-      const counted = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          done += chunk.length;
-          emit({ kind: 'blob', phase: 'copying', ...base, bytes: done });
-          cb(null, chunk);
-        },
-      });
-      pipeline(stream, counted, () => undefined);
-      await destination.putBlob(desc, counted, options.signal ? { signal: options.signal } : {});
+      await copyBlob(source, destination, desc, options, (bytes) => emit({ kind: 'blob', phase: 'copying', ...base, bytes }));
       copied++;
       bytes += desc.size;
       emit({ kind: 'blob', phase: 'done', ...base });

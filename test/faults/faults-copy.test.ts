@@ -1,0 +1,98 @@
+/**
+ * Copy (docker-registry → docker-registry) with a fault proxy on each side: the source
+ * side cuts, truncates, drips and rate-limits downloads while the destination side breaks
+ * uploads and answers 503. The copy lands with the source's manifest digest, or fails
+ * clearly with the destination tag untouched.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, GantryError } from '../../src/errors.js';
+import { copy } from '../../src/image/transports.js';
+import { requirePeer } from '../helpers/peers.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { blobPath, blobRequests, fastRetry, NO_CERTS, registryImage, startFaultWorld, type FaultWorld } from './fault-fixture.js';
+
+const REPO = 'faults/base';
+
+describe('registry to registry copy through faulty networks on both sides', () => {
+  let world: FaultWorld;
+  /** The destination side: a second proxy in front of the same registry (a different host, so no mounts). */
+  let destination: FaultProxy;
+  before(async () => {
+    world = await startFaultWorld(23);
+    destination = await startFaultProxy({ upstream: world.registry.url, seed: 24 });
+  });
+  after(async () => {
+    await destination?.close();
+    await world?.close();
+  });
+
+  let n = 0;
+  const nextRepo = (): string => `faults/copy${n + 1}`;
+  const copyImage = async (waits: number[] = []) => {
+    const repo = `faults/copy${++n}`;
+    world.proxy.requests.length = 0;
+    destination.requests.length = 0;
+    const result = await copy(`docker://${world.proxy.host}/${REPO}:v1`, `docker://${destination.host}/${repo}:v1`, {
+      source: { certsDir: NO_CERTS, retry: fastRetry(waits) },
+      destination: { certsDir: NO_CERTS, retry: fastRetry(waits) },
+      jobs: 3,
+    });
+    assert.equal(result.digest, world.image.manifestDigest.toString());
+    assert.equal((await registryImage(world.registry, `${repo}:v1`))?.toString(), world.image.manifestDigest.toString(), 'the destination manifest digest is the source\'s');
+    return repo;
+  };
+
+  test('a download reset and an upload reset in the same copy both heal', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const { big } = world.image;
+    // The download breaks first (well before the upload's cut, which trails it), then the upload.
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 777_777 } });
+    destination.add({ method: 'PATCH', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), fault: { kind: 'reset-request', afterBytes: 3_000_000 } });
+    await copyImage();
+    // The upload restart read the blob again from the source: the first read was resumed at the cut.
+    const gets = blobRequests(world.proxy, big.digest);
+    assert.deepEqual(gets.map((g) => [g.range, g.cutAfter]), [[undefined, 777_777], ['bytes=777777-', undefined], [undefined, undefined]]);
+    const patches = destination.requests.filter((r) => r.method === 'PATCH');
+    assert.deepEqual(patches.map((p) => p.cutAfter), [3_000_000, undefined]);
+  });
+
+  test('truncation and a drip on the source, 503 bursts on the destination', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'truncate' } });
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), fault: { kind: 'drip', chunkBytes: 8 * 1024, intervalMs: 50, forMs: 400 } });
+    destination.add({ method: 'POST', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), times: 2, fault: { kind: 'status', status: 503 } });
+    destination.add({ method: 'HEAD', path: new RegExp(`^/v2/${nextRepo()}/blobs/`), times: 2, fault: { kind: 'status', status: 503 } });
+    await copyImage();
+    const gets = blobRequests(world.proxy, world.image.big.digest);
+    assert.equal(gets[1]?.range, `bytes=${gets[0]?.cutAfter}-`);
+  });
+
+  test('429 with Retry-After on both sides is waited for', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    destination.add({ method: 'PUT', path: new RegExp(`^/v2/${nextRepo()}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const waits: number[] = [];
+    await copyImage(waits);
+    assert.deepEqual(waits, [1000, 1000]);
+  });
+
+  test('a source that stays down fails the copy clearly and the destination tag is never written', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const repo = nextRepo();
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    try {
+      await assert.rejects(copyImage(), (err: unknown) => {
+        assert.ok(err instanceof GantryError);
+        assert.equal(err.code, ErrorCode.REGISTRY);
+        assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${REPO}/blobs/${world.image.big.digest.toString()}: UNAVAILABLE: fault proxy: 503`));
+        return true;
+      });
+    } finally {
+      world.proxy.clearFaults();
+    }
+    assert.equal(blobRequests(world.proxy, world.image.big.digest).length, 4, 'the source retry budget, not multiplied');
+    assert.equal(await registryImage(world.registry, `${repo}:v1`), undefined);
+    assert.equal(destination.requests.some((r) => r.method === 'PUT' && r.url.includes('/manifests/')), false);
+  });
+});

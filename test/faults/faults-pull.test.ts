@@ -1,0 +1,140 @@
+/**
+ * Pull (docker-registry → OCI layout) through the fault proxy: each fault either heals (the
+ * image lands with the registry's digests, a cut download resumes from the byte reached) or,
+ * when it outlasts the retry budget, fails with an error naming the request and what went
+ * wrong; either way the layout is never corrupt or half-written.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, GantryError } from '../../src/errors.js';
+import { copy } from '../../src/image/transports.js';
+import { BLOB_RESUME_MAX_ATTEMPTS } from '../../src/client/blobs.js';
+import { requirePeer } from '../helpers/peers.js';
+import { assertLayoutSound, blobPath, blobRequests, fastRetry, NO_CERTS, startFaultWorld, writeSeedLayout, type FaultWorld } from './fault-fixture.js';
+
+const REPO = 'faults/base';
+
+describe('pull through a faulty network', () => {
+  let world: FaultWorld;
+  before(async () => {
+    world = await startFaultWorld(7);
+  });
+  after(async () => {
+    await world?.close();
+  });
+
+  /** Pulls `faults/base:v1` through the proxy into a fresh layout (or `dir`). */
+  const pull = async (waits: number[] = [], dir = world.tempDir()) => {
+    world.proxy.requests.length = 0;
+    const result = await copy(`docker://${world.proxy.host}/${REPO}:v1`, `oci:${dir}:v1`, { source: { certsDir: NO_CERTS, retry: fastRetry(waits) }, jobs: 3 });
+    return { result, dir };
+  };
+  const pulled = (dir: string): void => {
+    assert.deepEqual(assertLayoutSound(dir), [world.image.manifestDigest.toString()]);
+  };
+
+  test('a connection reset mid-blob resumes with Range from the byte reached', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    {
+      const { big } = world.image;
+      world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: 2, fault: { kind: 'reset-response' } });
+      const { result, dir } = await pull();
+      assert.equal(result.digest, world.image.manifestDigest.toString());
+      pulled(dir);
+      const gets = blobRequests(world.proxy, big.digest);
+      assert.equal(gets.length, 3, 'two cuts, two resumes');
+      const [first, second, third] = gets;
+      assert.equal(first?.range, undefined);
+      assert.ok(first?.cutAfter !== undefined && first.cutAfter > 0 && first.cutAfter < big.size, `cut at ${first?.cutAfter}`);
+      assert.equal(second?.range, `bytes=${first.cutAfter}-`);
+      const reached = first.cutAfter + (second?.cutAfter ?? NaN);
+      assert.equal(third?.range, `bytes=${reached}-`);
+      assert.equal(third?.status, 206);
+    }
+  });
+
+  test('a body truncated against its Content-Length resumes', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const { big } = world.image;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'truncate', afterBytes: 1_000_000 } });
+    const { dir } = await pull();
+    pulled(dir);
+    const gets = blobRequests(world.proxy, big.digest);
+    assert.deepEqual(gets.map((g) => g.range), [undefined, 'bytes=1000000-']);
+  });
+
+  test('503 bursts on the manifest and a blob are retried', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), times: 2, fault: { kind: 'status', status: 503 } });
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), times: 3, fault: { kind: 'status', status: 503 } });
+    const waits: number[] = [];
+    const { dir } = await pull(waits);
+    pulled(dir);
+    assert.equal(blobRequests(world.proxy, world.image.small.digest).length, 4);
+    assert.equal(waits.length, 5);
+  });
+
+  test('429 with Retry-After is waited for, as long as it asks', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.config.digest), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const waits: number[] = [];
+    const { dir } = await pull(waits);
+    pulled(dir);
+    assert.deepEqual(waits, [1000]);
+  });
+
+  test('a slow drip completes', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 800 } });
+    const started = Date.now();
+    const { dir } = await pull();
+    assert.ok(Date.now() - started >= 700, 'the drip slowed the pull down');
+    pulled(dir);
+  });
+
+  test('503 beyond the retry budget fails clearly and leaves the existing layout as it was', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    // A layout that already holds another image: a failed pull must not disturb it.
+    const dir = world.tempDir();
+    await writeSeedLayout(dir, 'old', 99);
+    const indexBefore = readFileSync(join(dir, 'index.json'), 'utf8');
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    try {
+      await assert.rejects(pull([], dir), (err: unknown) => {
+        assert.ok(err instanceof GantryError);
+        assert.equal(err.code, ErrorCode.REGISTRY);
+        assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${REPO}/blobs/${world.image.big.digest.toString()}: UNAVAILABLE: fault proxy: 503`));
+        return true;
+      });
+    } finally {
+      world.proxy.clearFaults();
+    }
+    assert.equal(blobRequests(world.proxy, world.image.big.digest).length, 4, 'the retry budget, no more');
+    assert.equal(readFileSync(join(dir, 'index.json'), 'utf8'), indexBefore);
+    assertLayoutSound(dir);
+  });
+
+  test('a download that keeps breaking without progress gives up with the byte reached', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const { big } = world.image;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 200_000 } });
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: Infinity, fault: { kind: 'reset-response', afterBytes: 0 } });
+    const dir = world.tempDir();
+    try {
+      await assert.rejects(pull([], dir), (err: unknown) => {
+        assert.ok(err instanceof GantryError);
+        assert.equal(err.code, ErrorCode.CONNECTION);
+        assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${REPO}/blobs/${big.digest.toString()}: .*broke ${BLOB_RESUME_MAX_ATTEMPTS + 1} times in a row at byte 200000 of ${big.size}`));
+        return true;
+      });
+    } finally {
+      world.proxy.clearFaults();
+    }
+    // Every resume asked for the byte reached, never a byte more or less.
+    const ranges = blobRequests(world.proxy, big.digest).map((g) => g.range);
+    assert.deepEqual(ranges, [undefined, ...Array<string>(BLOB_RESUME_MAX_ATTEMPTS).fill('bytes=200000-')]);
+    assert.deepEqual(assertLayoutSound(dir), [], 'no index.json naming a half-pulled image');
+  });
+});
