@@ -15,22 +15,6 @@ import { errorFromResponse as registryErrorFromResponse, RegistryError, type Reg
 import type { TransportRequest, TransportResponse } from '../transport/types.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 
-/** Reads at most `max` bytes of a body as text and discards the rest. */
-export async function readCapped(res: TransportResponse, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (size < max) chunks.push(chunk.subarray(0, max - size));
-      size += chunk.length;
-      if (size >= max) break;
-    }
-  } finally {
-    await res.body.dump().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /**
  * The RegistryError for `res`, its body read (capped) and released (the transport's rules:
  * the registry's own list, `Retry-After`, `insufficient_scope` read as Docker's DENIED), with

@@ -7,6 +7,7 @@
  * manifest asked for by digest must hash to that digest. Bodies are read up to
  * MAX_MANIFEST_BYTES (4 MiB, distribution's own limit) and no further.
  */
+import { readCapped } from '../transport/body.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
@@ -67,29 +68,6 @@ function mediaTypeOf(res: TransportResponse): string | undefined {
   return t || undefined;
 }
 
-/**
- * Reads a body of at most `max` bytes, refusing early on a larger Content-Length and
- * stopping (and releasing the connection) as soon as the count passes `max`.
- */
-export async function readBody(res: TransportResponse, max: number, what: string): Promise<Buffer> {
-  const declared = Number(header(res.headers, 'content-length') ?? NaN);
-  const tooLarge = (n: number | string): GantryError => new GantryError(ErrorCode.TOO_LARGE, `${what} is ${n} bytes, more than the ${max} gantry reads`);
-  if (declared > max) {
-    await res.body.dump().catch(() => undefined);
-    throw tooLarge(declared);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      res.body.destroy();
-      throw tooLarge(`more than ${max}`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
 
 /** `Docker-Content-Digest` as a Digest; undefined when absent or in an algorithm gantry cannot check. */
 function announcedDigest(res: TransportResponse): Digest | undefined {
@@ -107,7 +85,7 @@ async function fetchOne(repo: RepositoryClient, ref: Reference, options: GetMani
   const req = { method: 'GET', url, headers: { accept: (options.accept ?? ACCEPT_MANIFESTS).join(', ') }, scopes: repo.scopes('pull'), ...(options.signal ? { signal: options.signal } : {}) };
   const res = await repo.client.send(req);
   if (res.status !== 200) throw translatePullError(await errorFromResponse(req, res), ref);
-  const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${ref.familiar()}`);
+  const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `manifest ${ref.familiar()}`);
   const announced = announcedDigest(res);
   if (announced) {
     const actual = Digest.fromBytes(bytes, announced.algorithm);

@@ -7,7 +7,7 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import { headerValues, type TransportResponse } from '../transport/types.js';
 import { expectStatus, InvalidResponseError } from './errors.js';
-import { readBody } from './manifests.js';
+import { readCapped } from '../transport/body.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 
@@ -67,7 +67,7 @@ async function* pages(client: RegistryClient, first: URL, key: 'tags' | 'reposit
     const req = { method: 'GET', url, headers: { accept: 'application/json' }, scopes, ...(signal ? { signal } : {}) };
     const res = await client.send(req);
     await expectStatus(req, res, [200]);
-    const body = await readBody(res, MAX_LIST_PAGE_BYTES, `${key} page`);
+    const body = await readCapped(res, MAX_LIST_PAGE_BYTES, `${key} page`);
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));

@@ -12,7 +12,7 @@ import type { Digest } from '../ref/digest.js';
 import { Reference } from '../ref/reference.js';
 import { header } from '../transport/types.js';
 import { errorFromResponse, InvalidResponseError } from './errors.js';
-import { readBody } from './manifests.js';
+import { readCapped } from '../transport/body.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { nextLink } from './pagination.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
@@ -60,7 +60,7 @@ export async function referrers(repo: RepositoryClient, digest: Digest, options:
     }
     if (res.status !== 200) throw await errorFromResponse(req, res);
     rateLimit = readRateLimit(res.headers) ?? rateLimit;
-    const bytes = await readBody(res, MAX_MANIFEST_BYTES, `referrers of ${digest.toString()}`);
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `referrers of ${digest.toString()}`);
     const index = parseManifest(bytes, { mediaType: header(res.headers, 'content-type') ?? MediaType.OCI_INDEX });
     if (index.kind !== 'index') throw new InvalidResponseError(`referrers of ${digest.toString()}: the registry answered with a ${index.mediaType}, not an index`);
     const applied = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim());
