@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests run against: the CNCF registry
-# (Debian package docker-registry) and skopeo. Idempotent: does nothing when both are
+# (Debian package docker-registry) and skopeo, plus curl, openssl and GNU time for the bench. Idempotent: does nothing when both are
 # there. Makes sure no system service of the package is left holding port 5000.
 set -euo pipefail
 
@@ -9,6 +9,8 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# GNU time: the bench reads peak RSS from `/usr/bin/time -v` (bash's `time` keyword has none).
+[ -x /usr/bin/time ] || need+=(time)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

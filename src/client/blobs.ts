@@ -45,6 +45,12 @@ export interface GetBlobOptions {
   readonly signal?: AbortSignal;
   /** Waits between resumes (tests). Default: a timer that the signal can cut short. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * Hash and count the bytes here (default true). False when the consumer verifies them
+   * itself, as every ImageDestination does before a blob becomes visible: hashing twice cost a
+   * registry→layout pull a third of its CPU (bench: 256 MiB pull, 2.7 s CPU, 1.4 s of it sha256).
+   */
+  readonly verify?: boolean;
 }
 
 /** A verified blob stream. `resumes` counts the Range requests it needed. */
@@ -166,10 +172,15 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
     }
   }
 
-  const verifier = verifyingStream(desc, what);
-  pipeline(Readable.from(flow(), { objectMode: false }), verifier, () => undefined);
+  const body = Readable.from(flow(), { objectMode: false });
+  let out: Readable = body;
+  if (options.verify ?? true) {
+    const verifier = verifyingStream(desc, what);
+    pipeline(body, verifier, () => undefined);
+    out = verifier;
+  }
   const rateLimit = readRateLimit(first.headers);
-  Object.defineProperty(verifier, 'resumes', { get: () => resumes, enumerable: true });
-  if (rateLimit) Object.defineProperty(verifier, 'rateLimit', { value: rateLimit, enumerable: true });
-  return verifier as unknown as BlobStream;
+  Object.defineProperty(out, 'resumes', { get: () => resumes, enumerable: true });
+  if (rateLimit) Object.defineProperty(out, 'rateLimit', { value: rateLimit, enumerable: true });
+  return out as BlobStream;
 }
