@@ -6,26 +6,18 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { OciLayoutDestination } from '../../src/image/oci-layout.js';
 import { VERSION } from '../../src/version.js';
+import { runGantry, type CliRun } from '../helpers/cli.js';
 import { copyImage, makeIndex, MemorySource, type FixtureImage } from '../helpers/image-fixture.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'gantry.js');
-const CLI_TIMEOUT_MS = 60_000;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 let server: RegistryServer;
 let reg: string;
@@ -51,18 +43,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/**
- * Runs the CLI without blocking this process (the registry answers from here). Docker's
- * config and certs.d point at empty temp dirs so the user's own files never leak in.
- */
+/** Docker's config points at an empty temp dir so the user's own files never leak in. */
 function gantry(...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(dir, 'docker-config') };
   delete env.DOCKER_AUTH_CONFIG;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: CLI_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
+  return runGantry(args, { env });
 }
 
 /** A registry command's flags that keep the run hermetic (no /etc/docker files). */

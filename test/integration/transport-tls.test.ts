@@ -17,21 +17,13 @@ import { Transport } from '../../src/transport/transport.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 import { startHttpServer, startHttpsServer, testLookup, type TestServer } from '../helpers/servers.js';
 import { isGantryError } from '../../src/errors.js';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const gantry = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
-
-/** The CLI as a child process (asynchronously: the servers live in this process). */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [gantry, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { runGantry } from '../helpers/cli.js';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
+  return runGantry(args, { env }).then((r) => ({ ...r, status: r.code }));
+}
 
 const noDns = async (): Promise<string[]> => {
   throw new Error('no DNS in tests');

@@ -7,13 +7,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import { Keychain, StaticKeychain } from '../../src/auth/keychain.js';
 import { TokenIssuer } from '../../src/server/token-issuer.js';
@@ -21,21 +19,16 @@ import { negotiate } from '../../src/transport/endpoint.js';
 import { errorFromResponse } from '../../src/transport/errors.js';
 import { Transport } from '../../src/transport/transport.js';
 import { startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
+import { runGantry, type CliRun } from '../helpers/cli.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
 import type { CredentialSource } from '../../src/auth/keychain.js';
 
-const gantry = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const outputs: string[] = [];
 
-function cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [gantry, ...args], { timeout: 60_000, env: { ...process.env, DOCKER_CONFIG: '/nonexistent' } }, (err, stdout, stderr) => {
-      outputs.push(stdout, stderr);
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (stdin !== undefined) child.stdin?.end(stdin);
-    else child.stdin?.end();
-  });
+async function cli(args: string[], stdin?: string): Promise<CliRun> {
+  const r = await runGantry(args, { env: { ...process.env, DOCKER_CONFIG: '/nonexistent' }, ...(stdin !== undefined ? { stdin } : {}) });
+  outputs.push(r.stdout, r.stderr);
+  return r;
 }
 
 async function authedTransport(host: string, credentials?: CredentialSource) {

@@ -5,27 +5,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
 import { requirePeer } from '../helpers/peers.js';
+import { runGantry, type CliRun } from '../helpers/cli.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 
-const run = promisify(execFile);
-const gantry = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 
-async function ping(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [gantry, 'ping', ...args], { timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function ping(args: string[]): Promise<CliRun> {
+  return runGantry(['ping', ...args]);
 }
 
 describe('gantry ping against docker-registry', () => {
