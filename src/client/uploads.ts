@@ -6,7 +6,7 @@
  *     session it opened is used for a normal upload (ggcr #1404, #1679).
  *  3. POST, then by size:
  *     - up to MONOLITHIC_MAX_BYTES: one `PUT ?digest=` with the whole blob (one round trip;
- *       the small Buffer makes the PUT replayable by the retry layer);
+ *       a broken PUT restarts the session, as in 4: the registry kept part of it);
  *     - larger: one streamed PATCH with Content-Length (never chunked transfer encoding, which
  *       registries and S3 refuse), then `PUT ?digest=` (ggcr, containers/image);
  *     - chunked when asked for (`chunkSize`) or when the registry refuses a streamed body

@@ -113,8 +113,11 @@ async function plan(source: ImageSource, platform: Platform | undefined): Promis
   return { top: toRaw(top), children, blobs: [...blobs.values()] };
 }
 
-/** Runs `work` over `items` with at most `limit` at once; the first failure stops new work. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Runs `work` over `items` with at most `limit` at once; the first failure stops new work and
+ * is reported to `onFailure` (which stops the work in flight).
+ */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, onFailure: () => void = () => undefined): Promise<void> {
   let next = 0;
   let failed: unknown;
   const worker = async () => {
@@ -123,7 +126,10 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
       try {
         await work(item);
       } catch (err) {
-        failed ??= err;
+        if (failed === undefined) {
+          failed = err;
+          onFailure();
+        }
       }
     }
   };
@@ -189,6 +195,10 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     let existed = 0;
     let mounted = 0;
     let bytes = 0;
+    // The first blob that fails stops the others in flight: the copy reports at once instead of
+    // after the slowest download, and the destination's abort removes their partial writes.
+    const stopBlobs = new AbortController();
+    const blobOptions = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stopBlobs.signal]) : stopBlobs.signal };
     await pool(p.blobs, jobs, async (desc) => {
       options.signal?.throwIfAborted();
       const base = { digest: desc.digest.toString(), size: desc.size, mediaType: desc.mediaType };
@@ -202,11 +212,11 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
         emit({ kind: 'blob', phase: 'mounted', ...base });
         return;
       }
-      await copyBlob(source, destination, desc, options, (bytes) => emit({ kind: 'blob', phase: 'copying', ...base, bytes }));
+      await copyBlob(source, destination, desc, blobOptions, (bytes) => emit({ kind: 'blob', phase: 'copying', ...base, bytes }));
       copied++;
       bytes += desc.size;
       emit({ kind: 'blob', phase: 'done', ...base });
-    });
+    }, () => stopBlobs.abort(new GantryError(ErrorCode.ABORTED, 'another blob of the copy failed')));
     for (const child of p.children) {
       options.signal?.throwIfAborted();
       await destination.putManifest(child.raw, { isTop: false });

@@ -94,6 +94,15 @@ export interface FaultWorld {
   close(): Promise<void>;
 }
 
+/**
+ * The seed for a proxy's random cut offsets: `GANTRY_FAULT_SEED` when set (to explore other
+ * offsets, or to replay a failing run), else the test's own.
+ */
+export function proxySeed(seed: number): number {
+  const env = Number(process.env.GANTRY_FAULT_SEED);
+  return Number.isInteger(env) && env > 0 ? env + seed : seed;
+}
+
 /** docker-registry with `faults/base:v1`, and a proxy in front of it. */
 export async function startFaultWorld(seed: number): Promise<FaultWorld> {
   const dirs: string[] = [];
@@ -107,7 +116,7 @@ export async function startFaultWorld(seed: number): Promise<FaultWorld> {
     const layoutDir = tempDir();
     const image = await writeSeedLayout(layoutDir, 'v1', seed);
     await copy(`oci:${layoutDir}:v1`, `docker://${registry.host}/faults/base:v1`, { destination: { certsDir: NO_CERTS } });
-    const proxy = await startFaultProxy({ upstream: registry.url, seed });
+    const proxy = await startFaultProxy({ upstream: registry.url, seed: proxySeed(seed) });
     return {
       registry, proxy, image, layoutDir, tempDir,
       close: async () => {

@@ -10,7 +10,7 @@ import { ErrorCode, GantryError } from '../../src/errors.js';
 import { copy } from '../../src/image/transports.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { blobPath, blobRequests, fastRetry, NO_CERTS, registryImage, startFaultWorld, type FaultWorld } from './fault-fixture.js';
+import { blobPath, blobRequests, fastRetry, NO_CERTS, proxySeed, registryImage, startFaultWorld, type FaultWorld } from './fault-fixture.js';
 
 const REPO = 'faults/base';
 
@@ -20,7 +20,7 @@ describe('registry to registry copy through faulty networks on both sides', () =
   let destination: FaultProxy;
   before(async () => {
     world = await startFaultWorld(23);
-    destination = await startFaultProxy({ upstream: world.registry.url, seed: 24 });
+    destination = await startFaultProxy({ upstream: world.registry.url, seed: proxySeed(24) });
   });
   after(async () => {
     await destination?.close();
@@ -51,8 +51,15 @@ describe('registry to registry copy through faulty networks on both sides', () =
     destination.add({ method: 'PATCH', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), fault: { kind: 'reset-request', afterBytes: 3_000_000 } });
     await copyImage();
     // The upload restart read the blob again from the source: the first read was resumed at the cut.
+    // The resume asks for what the copy had consumed: here the upload paces the download, so
+    // part of what the proxy sent before the cut may still have been in buffers, and lost.
     const gets = blobRequests(world.proxy, big.digest);
-    assert.deepEqual(gets.map((g) => [g.range, g.cutAfter]), [[undefined, 777_777], ['bytes=777777-', undefined], [undefined, undefined]]);
+    assert.equal(gets.length, 3);
+    assert.deepEqual([gets[0]?.range, gets[0]?.cutAfter], [undefined, 777_777]);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 777_777, `resumed at ${gets[1]?.range}`);
+    assert.equal(gets[1]?.status, 206);
+    assert.equal(gets[2]?.range, undefined, 'the restarted upload reads the blob again from its start');
     const patches = destination.requests.filter((r) => r.method === 'PATCH');
     assert.deepEqual(patches.map((p) => p.cutAfter), [3_000_000, undefined]);
   });
@@ -65,7 +72,8 @@ describe('registry to registry copy through faulty networks on both sides', () =
     destination.add({ method: 'HEAD', path: new RegExp(`^/v2/${nextRepo()}/blobs/`), times: 2, fault: { kind: 'status', status: 503 } });
     await copyImage();
     const gets = blobRequests(world.proxy, world.image.big.digest);
-    assert.equal(gets[1]?.range, `bytes=${gets[0]?.cutAfter}-`);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= (gets[0]?.cutAfter ?? 0), `cut after ${gets[0]?.cutAfter}, resumed with ${gets[1]?.range}`);
   });
 
   test('429 with Retry-After on both sides is waited for', async (t) => {

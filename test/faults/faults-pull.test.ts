@@ -116,6 +116,26 @@ describe('pull through a faulty network', () => {
     assertLayoutSound(dir);
   });
 
+  test('a blob that fails stops the blobs still in flight: the pull fails promptly and leaves no temp file', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const { small, big } = world.image;
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, small.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    // Without a stop, this drip would hold the failed pull for about ten seconds.
+    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 60_000 } });
+    const dir = world.tempDir();
+    const started = Date.now();
+    try {
+      await assert.rejects(pull([], dir), (err: Error) => {
+        assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${REPO}/blobs/${small.digest.toString()}: UNAVAILABLE`));
+        return true;
+      });
+    } finally {
+      world.proxy.clearFaults();
+    }
+    assert.ok(Date.now() - started < 3000, `the failed pull took ${Date.now() - started} ms`);
+    assert.deepEqual(assertLayoutSound(dir), []);
+  });
+
   test('a download that keeps breaking without progress gives up with the byte reached', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const { big } = world.image;
