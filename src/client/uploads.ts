@@ -25,6 +25,7 @@ import { Readable } from 'node:stream';
 import { verifyingStream } from '../image/verify.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { GantryError } from '../errors.js';
+import { RegistryError } from '../transport/errors.js';
 import { abortableSleep, backoffDelay } from '../transport/layers/retry.js';
 import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, InvalidResponseError } from './errors.js';
@@ -165,12 +166,24 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
       if (session) await cancel(session, send);
       if (err instanceof ReopenError) throw lastError ?? err.cause;
       lastError = err;
-      const retryable = err instanceof GantryError ? err.retryable : false;
+      const retryable = (err instanceof GantryError && err.retryable) || sessionGone(err);
       if (!retryable || options.signal?.aborted || attempt === UPLOAD_MAX_ATTEMPTS) throw err;
       await abortableSleep(backoffDelay(attempt), options.signal);
     }
   }
   throw lastError;
+}
+
+/** Registry error codes that say the session is closed or no longer matches what was sent. */
+const SESSION_GONE_CODES = new Set(['BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID']);
+
+/**
+ * Whether the registry no longer knows the session. Seen when the answer to the closing PUT
+ * was lost and the retry layer sent it again: the registry had committed the blob and closed
+ * the session. A new attempt starts with a HEAD, which finds the blob there.
+ */
+function sessionGone(err: unknown): boolean {
+  return err instanceof RegistryError && err.errors.some((e) => SESSION_GONE_CODES.has(e.code));
 }
 
 /**

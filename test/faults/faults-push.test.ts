@@ -71,6 +71,25 @@ describe('push through a faulty network', () => {
     await pushed(repo);
   });
 
+  test('answers lost after the registry acted (blob commit, manifest PUT) are recovered without a duplicate or a corrupt blob', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const repo = nextRepo();
+    const { small, big } = world.image;
+    const commit = (d: typeof small): RegExp => new RegExp(`^/v2/${repo}/blobs/uploads/.*digest=${d.digest.toString().replace(':', '%3A')}`);
+    world.proxy.add({ method: 'PUT', path: commit(small), fault: { kind: 'lose-response' } });
+    world.proxy.add({ method: 'PUT', path: commit(big), fault: { kind: 'lose-response' } });
+    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), fault: { kind: 'lose-response' } });
+    await push();
+    await pushed(repo);
+    // The registry had taken each blob: the restart's HEAD found it there, and nothing was uploaded twice.
+    for (const d of [small, big]) {
+      const puts = world.proxy.requests.filter((r) => r.method === 'PUT' && commit(d).test(r.url));
+      assert.deepEqual(puts.filter((r) => r.status === 201).map((r) => r.fault), ['lose-response'], `one commit of ${d.digest.toString()}`);
+    }
+    assert.equal(world.proxy.requests.filter((r) => r.method === 'PATCH').length, 1, 'the big blob went up once');
+    assert.equal(world.proxy.requests.filter((r) => r.method === 'PUT' && r.url.endsWith('/manifests/v1')).length, 2);
+  });
+
   test('503 bursts on session starts and on the manifest PUT are ridden out', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();

@@ -21,6 +21,8 @@ export type Fault =
   | { readonly kind: 'reset-response'; readonly afterBytes?: number }
   /** Reset the client connection after `afterBytes` bytes of the request body reached the upstream (random when omitted). */
   | { readonly kind: 'reset-request'; readonly afterBytes?: number }
+  /** Let the upstream handle the request, then reset the client before it sees the answer (the work is done, the reply lost). */
+  | { readonly kind: 'lose-response' }
   /** Answer with this status without asking the upstream (503 by default), with an optional `Retry-After`. */
   | { readonly kind: 'status'; readonly status?: number; readonly retryAfter?: string }
   /** Forward the response `chunkBytes` every `intervalMs` for `forMs`, then at full speed. */
@@ -206,12 +208,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       abruptly(socket);
       return;
     }
+    record.status = ures.statusCode;
+    if (fault?.kind === 'lose-response') {
+      await once(ures.resume(), 'end').catch(() => undefined);
+      abruptly(socket);
+      return;
+    }
     const out: http.OutgoingHttpHeaders = { ...ures.headers };
     for (const h of HOP_BY_HOP) delete out[h];
     const location = ures.headers.location;
     if (location?.startsWith(upstream.origin)) out.location = origin + location.slice(upstream.origin.length);
     res.writeHead(ures.statusCode ?? 502, ures.statusMessage, out);
-    record.status = ures.statusCode;
 
     if (fault?.kind === 'reset-response' || fault?.kind === 'truncate') {
       const length = Number(ures.headers['content-length'] ?? UNKNOWN_LENGTH);
