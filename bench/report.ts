@@ -3,7 +3,7 @@
  * `latest.md`, and `ratios.svg`, a small hand-written bar chart of gantry/skopeo and
  * gantry/floor with each scenario's target marked.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GIB } from './image.js';
 import type { BenchResults, EmbeddedRow, Scenario } from './results-model.js';
@@ -147,6 +147,28 @@ export function ratiosSvg(results: BenchResults): string {
     if (r.target !== undefined) svg += `<line x1="${x(r.target)}" y1="${y + 1}" x2="${x(r.target)}" y2="${y + rowH - 3}" stroke="#d00" stroke-width="2"/>\n`;
   });
   return `${svg}</svg>\n`;
+}
+
+const README_START = '<!-- bench:start -->';
+const README_END = '<!-- bench:end -->';
+
+/**
+ * Puts the main table, the targets and the chart between the README's bench markers (the
+ * README owns the words around them). Returns false when the README has no markers.
+ */
+export function updateReadme(readmePath: string, results: BenchResults, resultsLink: string): boolean {
+  if (!existsSync(readmePath)) return false;
+  const text = readFileSync(readmePath, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start < 0 || end < start) return false;
+  let block = `\nLatest run (${results.date.slice(0, 16).replace('T', ' ')} UTC, ${results.set}, ${results.runs} runs; [details](${resultsLink})):\n\n`;
+  block += scenarioTable(results);
+  block += '\n| target | measured | |\n|---|---|---|\n';
+  for (const c of checkTargets(results)) block += `| ${c.target} | ${c.measured} | ${verdict(c.met)} |\n`;
+  block += '\n![gantry/skopeo and gantry/floor ratios](bench/results/ratios.svg)\n';
+  writeFileSync(readmePath, text.slice(0, start + README_START.length) + block + text.slice(end));
+  return true;
 }
 
 /** Writes the dated JSON and markdown, `latest.md` and `ratios.svg`; returns the markdown path. */

@@ -20,7 +20,7 @@ import { measure, run } from './measure.js';
 import type { Measurement } from './measure.js';
 import { createBenchPki, startBenchDockerRegistry, startGantryServe } from './registries.js';
 import type { BenchRegistry } from './registries.js';
-import { checkTargets, writeResults } from './report.js';
+import { checkTargets, updateReadme, writeResults } from './report.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScalingRow, ScenarioResult } from './results-model.js';
 import type { Sample } from './stats.js';
 import { REPO, TAG, copyArgv, inspectArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
@@ -285,6 +285,10 @@ async function main(): Promise<void> {
   const outDir = flags.quick ? join(workDir, 'results') : join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = writeResults(outDir, results);
+  if (!flags.quick && only.size === ALL.length) {
+    const link = `bench/results/${file.split('/').pop() ?? 'latest.md'}`;
+    if (updateReadme(join(ROOT, 'README.md'), results, link)) log('README.md: bench section updated');
+  }
   for (const c of checkTargets(results)) log(`${c.met ? 'met   ' : 'MISSED'} ${c.target}: ${c.measured}`);
   log(`results: ${file}`);
 }

@@ -121,10 +121,13 @@ function floorCopyScript(ctx: ToolContext, image: BenchImage, src: Endpoint, des
   return s;
 }
 
-/** GET every blob at once, hash it while it streams, fsync it (`sync FILE`), as a durable pull does. */
+/**
+ * GET every blob at once, hash it (read back from the page cache: cheaper here than `tee` into
+ * a pipe), fsync it (`sync FILE`), as a durable pull does.
+ */
 function floorPullScript(ctx: ToolContext, image: BenchImage, src: Endpoint, outDir: string): string {
   let s = `mkdir -p '${outDir}/blobs/sha256'\n`;
-  s += `pull_blob() { local f='${outDir}/blobs/sha256/'"\${1#sha256:}"; ${curl(ctx, src)} '${url(src)}/v2/${REPO}/blobs/'"$1" | tee "$f" | sha256sum > "$f.sum"; sync "$f"; }\n`;
+  s += `pull_blob() { local f='${outDir}/blobs/sha256/'"\${1#sha256:}"; ${curl(ctx, src)} -o "$f" '${url(src)}/v2/${REPO}/blobs/'"$1"; sha256sum "$f" > "$f.sum"; sync "$f"; }\n`;
   s += 'pids=()\n';
   for (const b of [...image.layers, image.config]) s += `pull_blob '${b.digest}' & pids+=($!)\n`;
   s += WAIT_ALL;
