@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, GantryError } from '../../src/errors.js';
-import { copy } from '../../src/image/transports.js';
+import { copyImage } from '../../src/image/copy.js';
+import { copy, openDestination, parseImageLocation } from '../../src/image/transports.js';
 import { BLOB_RESUME_MAX_ATTEMPTS } from '../../src/client/blobs.js';
+import { makeIndex, MemorySource } from '../helpers/image-fixture.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
 import { assertLayoutSound, blobPath, blobRequests, fastRetry, NO_CERTS, startFaultWorld, writeSeedLayout, type FaultWorld } from './fault-fixture.js';
 
@@ -158,5 +160,56 @@ describe('pull through a faulty network', () => {
     const ranges = blobRequests(world.proxy, big.digest).map((g) => g.range);
     assert.deepEqual(ranges, [undefined, ...Array<string>(BLOB_RESUME_MAX_ATTEMPTS).fill('bytes=200000-')]);
     assert.deepEqual(assertLayoutSound(dir), [], 'no index.json naming a half-pulled image');
+  });
+});
+
+describe('pull of a multi-platform index through a faulty network', () => {
+  let world: FaultWorld;
+  let index: Awaited<ReturnType<typeof makeIndex>>;
+  before(async () => {
+    if (!peerPath('docker-registry')) return;
+    world = await startFaultWorld(13);
+    index = await makeIndex();
+    const to = await openDestination(parseImageLocation(`docker://${world.registry.host}/faults/multi:v1`), { certsDir: NO_CERTS });
+    try {
+      await copyImage(new MemorySource(index.index, index.blobs), to.value);
+    } finally {
+      await to.close();
+    }
+  });
+  after(async () => {
+    await world?.close();
+  });
+  const pullIndex = (dir: string) => copy(`docker://${world.proxy.host}/faults/multi:v1`, `oci:${dir}:v1`, { source: { certsDir: NO_CERTS, retry: fastRetry() } });
+  const [amd, arm] = [0, 1];
+
+  test('faults on child manifests and layers heal; index.json names the index, every child complete', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const child = index.children[arm]?.manifest.digest.toString() ?? '';
+    const layer = index.children[amd]?.layers[1];
+    assert.ok(layer);
+    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: 2, fault: { kind: 'status', status: 503 } });
+    world.proxy.add({ method: 'GET', path: blobPath('faults/multi', layer.digest), fault: { kind: 'truncate', afterBytes: 100 } });
+    const dir = world.tempDir();
+    const result = await pullIndex(dir);
+    assert.equal(result.digest, index.index.digest.toString());
+    assert.deepEqual(assertLayoutSound(dir), [index.index.digest.toString()]);
+    assert.deepEqual(blobRequests(world.proxy, layer.digest).map((r) => r.range), [undefined, 'bytes=100-']);
+  });
+
+  test('a child manifest that stays unavailable fails the pull before index.json names anything', async (t) => {
+    if (!requirePeer(t, 'docker-registry')) return;
+    const child = index.children[amd]?.manifest.digest.toString() ?? '';
+    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const dir = world.tempDir();
+    try {
+      await assert.rejects(pullIndex(dir), (err: Error) => {
+        assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/faults/multi/manifests/${child}: UNAVAILABLE`));
+        return true;
+      });
+    } finally {
+      world.proxy.clearFaults();
+    }
+    assert.deepEqual(assertLayoutSound(dir), []);
   });
 });

@@ -254,6 +254,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       res.end();
       return;
     }
+    ures.once('error', () => abruptly(socket)); // the upstream died mid-body: so does the client's response
     ures.pipe(res);
   };
 
