@@ -87,7 +87,7 @@ export { OciLayoutSource, OciLayoutDestination } from './image/oci-layout.js';
 export type { OciLayoutSourceOptions, OciLayoutDestinationOptions } from './image/oci-layout.js';
 export { DockerArchiveSource, DockerArchiveDestination } from './image/docker-archive.js';
 export type { DockerArchiveSourceOptions, DockerArchiveDestinationOptions } from './image/docker-archive.js';
-export { copyImage, DEFAULT_COPY_JOBS } from './image/copy.js';
+export { copyImage, DEFAULT_COPY_JOBS, COPY_BLOB_ATTEMPTS } from './image/copy.js';
 export type { CopyEvent, CopyOptions, CopyResult, MountingDestination } from './image/copy.js';
 export { copy, parseImageLocation, formatImageLocation, openSource, openDestination } from './image/transports.js';
 export type { ImageLocation, CopyImagesOptions, Opened } from './image/transports.js';

@@ -84,6 +84,7 @@ describe('public exports', () => {
       'BLOB_RESUME_MAX_ATTEMPTS',
       'BODY_IDLE_TIMEOUT_MS',
       'CONNECT_TIMEOUT_MS',
+      'COPY_BLOB_ATTEMPTS',
       'CertsDirError',
       'ChallengeStore',
       'ConfigError',
