@@ -278,13 +278,26 @@ async function main(): Promise<void> {
   }
   if (only.has('inspect')) results.scenarios.push(await latencyScenario('inspect', ctx, image, plain, tlsReg));
   if (only.has('tags')) results.scenarios.push(await latencyScenario('tags', ctx, image, plain, tlsReg));
-  if (flags.scaling) {
-    results.scaling = await scaling(ctx, plain, tlsReg);
-    results.embedded = await embedded(ctx, image, plain, tlsReg, pki);
-  }
   const outDir = flags.quick ? join(workDir, 'results') : join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = writeResults(outDir, results);
+  // Written after each section, so a failure late in a long run keeps what was measured.
+  const save = (): string => writeResults(outDir, results);
+  let file = save();
+  if (flags.scaling) {
+    for (const [name, section] of [
+      ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
+      ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
+    ] as const) {
+      try {
+        await section();
+      } catch (err) {
+        log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+        results.notes.push(`The ${name} section failed: ${(err as Error).message.split('\n')[0] ?? ''}`);
+        process.exitCode = 1;
+      }
+      file = save();
+    }
+  }
   if (!flags.quick && only.size === ALL.length) {
     const link = `bench/results/${file.split('/').pop() ?? 'latest.md'}`;
     if (updateReadme(join(ROOT, 'README.md'), results, link)) log('README.md: bench section updated');
