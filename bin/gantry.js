@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-// The `gantry` command: a thin shim over the compiled CLI (`npm install` builds it).
-import { main } from '../dist/cli/main.js';
-
-process.exitCode = await main(process.argv);
+// The `gantry` command: the bundled CLI (`npm install` builds it; see scripts/bundle-cli.mjs).
+import '../dist/gantry.mjs';

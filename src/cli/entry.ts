@@ -1,0 +1,4 @@
+/** The CLI's entry point, bundled into dist/gantry.mjs by scripts/bundle-cli.mjs. */
+import { main } from './main.js';
+
+process.exitCode = await main(process.argv);
