@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkTargets, ratiosSvg } from '../../bench/report.js';
+import type { BenchResults } from '../../bench/results-model.js';
+import { pairRatio, spread, summarize } from '../../bench/stats.js';
+import type { Sample } from '../../bench/stats.js';
+
+const s = (tool: Sample['tool'], run: number, wallSeconds: number, peakRssMiB = 100): Sample => ({ tool, run, wallSeconds, peakRssMiB, cpuSeconds: 1 });
+
+test('spread: median of odd and even counts, min and max', () => {
+  assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3 });
+  assert.deepEqual(spread([4, 1, 3, 2]), { median: 2.5, min: 1, max: 4 });
+  assert.ok(Number.isNaN(spread([]).median));
+});
+
+test('pairRatio pairs runs by index, never across runs', () => {
+  const samples = [s('gantry', 0, 2), s('skopeo', 0, 4), s('gantry', 1, 9), s('skopeo', 1, 3), s('gantry', 2, 5)];
+  // Run 2 has no skopeo sample: it is left out, not paired with another run.
+  assert.deepEqual(pairRatio(samples, 'skopeo'), { median: 1.75, min: 0.5, max: 3 });
+  assert.equal(pairRatio(samples, 'floor'), undefined);
+  assert.equal(summarize(samples, 'gantry')?.wall.median, 5);
+});
+
+test('checkTargets reads the same-run ratio against each target', () => {
+  const results: BenchResults = {
+    date: '2026-01-01T00:00:00.000Z', set: 'test', runs: 1,
+    machine: { cpus: 2, cpuModel: 'x', memGiB: 1, node: 'v20', skopeo: 's', dockerRegistry: 'd', gantryJobs: '6' },
+    scenarios: [
+      { scenario: 'push', image: '8x1MiB', bytes: 1, samples: [s('gantry', 0, 7.1), s('skopeo', 0, 10), s('floor', 0, 7)] },
+      { scenario: 'pull', image: '8x1MiB', bytes: 1, samples: [s('gantry', 0, 7, 151), s('skopeo', 0, 10)] },
+    ],
+    scaling: [], embedded: [], notes: [],
+  };
+  const byTarget = new Map(checkTargets(results).map((c) => [c.target, c]));
+  assert.equal(byTarget.get('push: gantry/skopeo ≤ 0.7')?.met, false);
+  assert.equal(byTarget.get('push: gantry/skopeo ≤ 0.7')?.measured, '0.710');
+  assert.equal(byTarget.get('push: gantry/floor ≤ 1.15')?.met, true);
+  assert.equal(byTarget.get('pull: gantry/skopeo ≤ 0.8')?.met, true);
+  assert.equal(byTarget.get('gantry peak RSS ≤ 150 MiB at every size')?.met, false);
+  const svg = ratiosSvg(results);
+  assert.match(svg, /^<svg /);
+  assert.equal((svg.match(/<rect /g) ?? []).length, 3);
+});
