@@ -175,7 +175,12 @@ export function updateReadme(readmePath: string, results: BenchResults, resultsL
 
 /** Writes the dated JSON and markdown, `latest.md` and `ratios.svg`; returns the markdown path. */
 export function writeResults(dir: string, results: BenchResults): string {
-  const stem = `${results.date.slice(0, 10)}-${results.set}`;
+  let stem = `${results.date.slice(0, 10)}-${results.set}`;
+  // A second run of the same set on the same day keeps the first: its name gets the time.
+  const earlier = join(dir, `${stem}.json`);
+  if (existsSync(earlier) && (JSON.parse(readFileSync(earlier, 'utf8')) as BenchResults).date !== results.date) {
+    stem += `-${results.date.slice(11, 16).replace(':', '')}`;
+  }
   const md = markdown(results);
   writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(dir, `${stem}.md`), md);
