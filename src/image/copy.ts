@@ -119,22 +119,24 @@ async function plan(source: ImageSource, platform: Platform | undefined): Promis
  */
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, onFailure: () => void = () => undefined): Promise<void> {
   let next = 0;
-  let failed: unknown;
+  // A flag, not `failed === undefined`: a stream may fail with no reason at all, and that must
+  // still fail the copy rather than let it commit without the blob.
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (failed === undefined && next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++] as T;
       try {
         await work(item);
       } catch (err) {
-        if (failed === undefined) {
-          failed = err;
+        if (!failure) {
+          failure = { error: err ?? new GantryError(ErrorCode.CONNECTION, 'a blob transfer failed without a reason') };
           onFailure();
         }
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed !== undefined) throw failed;
+  if (failure) throw failure.error;
 }
 
 /**
@@ -150,6 +152,7 @@ async function copyBlob(source: ImageSource, destination: ImageDestination, desc
     const stream: Readable = await source.getBlob(desc, blobOptions);
     let done = 0;
     let sourceFailed = false;
+    let sourceError: unknown;
     const counted = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         done += chunk.length;
@@ -159,6 +162,7 @@ async function copyBlob(source: ImageSource, destination: ImageDestination, desc
     });
     stream.once('error', (err) => {
       sourceFailed = true;
+      sourceError = err;
       counted.destroy(err);
     });
     // The destination gave up on `counted`: stop reading the source, without blaming it.
@@ -169,8 +173,10 @@ async function copyBlob(source: ImageSource, destination: ImageDestination, desc
       return;
     } catch (err) {
       stream.destroy();
+      // The source's own error says more than the destination's report of a broken stream.
+      if (sourceFailed) throw sourceError ?? err;
       const retryable = err instanceof GantryError && err.retryable;
-      if (sourceFailed || !retryable || attempt >= COPY_BLOB_ATTEMPTS || options.signal?.aborted) throw err;
+      if (!retryable || attempt >= COPY_BLOB_ATTEMPTS || options.signal?.aborted) throw err ?? new GantryError(ErrorCode.CONNECTION, `${destination.name}: blob ${desc.digest.toString()} failed without a reason`);
     }
   }
 }

@@ -5,7 +5,7 @@
  * none of these fields is needed to copy an image. Only malformed JSON is an error.
  */
 import type { Digest } from '../ref/digest.js';
-import { invalid, isJsonObject, parseDigestField } from './descriptor.js';
+import { isJsonObject, parseDigestField, parseJsonObject } from './descriptor.js';
 import type { JsonObject } from './descriptor.js';
 
 export interface HistoryEntry {
@@ -39,13 +39,7 @@ function set<T extends object, K extends keyof T>(target: T, key: K, value: T[K]
  * not a digest is an error: the layers would then be unverifiable.
  */
 export function parseImageConfig(bytes: Buffer, where = 'image config'): ImageConfig {
-  let body: unknown;
-  try {
-    body = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    invalid(where, `not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isJsonObject(body)) invalid(where, 'must be a JSON object');
+  const body = parseJsonObject(bytes, where);
   const out: ImageConfig = { labels: {}, diffIds: [], history: [] };
   set(out, 'created', str(body.created));
   set(out, 'architecture', str(body.architecture));

@@ -39,6 +39,18 @@ export function invalid(where: string, problem: string): never {
   throw new ManifestError(`${where}: ${problem}`);
 }
 
+/** Parses `bytes` as one JSON object, or fails naming `where` and what was wrong. */
+export function parseJsonObject(bytes: Buffer, where: string): JsonObject {
+  let body: unknown;
+  try {
+    body = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    invalid(where, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isJsonObject(body)) invalid(where, 'must be a JSON object');
+  return body;
+}
+
 export function parseDigestField(v: unknown, where: string): Digest {
   if (typeof v !== 'string') invalid(where, `must be a digest string, got ${showValue(v)}`);
   try {

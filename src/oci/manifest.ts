@@ -5,7 +5,7 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { Digest } from '../ref/digest.js';
-import { invalid, isJsonObject, parseDescriptor, showValue } from './descriptor.js';
+import { invalid, isJsonObject, parseDescriptor, parseJsonObject, showValue } from './descriptor.js';
 import type { Descriptor, JsonObject } from './descriptor.js';
 import { DigestMismatchError } from './errors.js';
 import { MediaType, isImageManifest, isIndex, isSchema1 } from './media-types.js';
@@ -102,13 +102,7 @@ export function parseManifest(bytes: Buffer, options: ParseManifestOptions = {})
     );
   }
   const where = `manifest ${digest.toString()}`;
-  let body: unknown;
-  try {
-    body = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    invalid(where, `not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isJsonObject(body)) invalid(where, 'must be a JSON object');
+  const body = parseJsonObject(bytes, where);
 
   const declared = declaredType(options.mediaType);
   if (body.mediaType !== undefined && typeof body.mediaType !== 'string') invalid(`${where}: mediaType`, 'must be a string');

@@ -120,8 +120,18 @@ describe('pull through a faulty network', () => {
     assertLayoutSound(dir);
   });
 
+  /**
+   * A fresh registry and proxy: the tests that pin exact request sequences must not meet a
+   * request a previous (failed, aborted) pull left in flight against the shared proxy.
+   */
+  const freshWorld = async (): Promise<void> => {
+    await world.close();
+    world = await startFaultWorld(7);
+  };
+
   test('a blob that fails stops the blobs still in flight: the pull fails promptly and leaves no temp file', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
+    await freshWorld();
     const { small, big } = world.image;
     world.proxy.add({ method: 'GET', path: blobPath(REPO, small.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
     // Without a stop, this drip would hold the failed pull for about ten seconds.
@@ -142,6 +152,7 @@ describe('pull through a faulty network', () => {
 
   test('a download that keeps breaking without progress gives up with the byte reached', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
+    await freshWorld();
     const { big } = world.image;
     world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 200_000 } });
     world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: Infinity, fault: { kind: 'reset-response', afterBytes: 0 } });

@@ -86,8 +86,11 @@ export interface TestProxy {
   close(): Promise<void>;
 }
 
-/** A CONNECT proxy that sends every tunnel to 127.0.0.1 on the port asked for. */
-export async function startConnectProxy(): Promise<TestProxy> {
+/**
+ * A CONNECT proxy that sends every tunnel to 127.0.0.1: on the port asked for, or on
+ * `targetPort` whatever host and port were asked for.
+ */
+export async function startConnectProxy(targetPort?: number): Promise<TestProxy> {
   const connects: string[] = [];
   const server = createHttpServer((_req, res) => {
     res.writeHead(405);
@@ -95,7 +98,7 @@ export async function startConnectProxy(): Promise<TestProxy> {
   });
   server.on('connect', (req: IncomingMessage, client, head: Buffer) => {
     connects.push(req.url ?? '');
-    const port = Number((req.url ?? '').split(':').pop());
+    const port = targetPort ?? Number((req.url ?? '').split(':').pop());
     const upstream = connect(port, '127.0.0.1', () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);

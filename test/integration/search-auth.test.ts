@@ -7,17 +7,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Credentials, CredentialSource } from '../../src/auth/keychain.js';
 import { ServiceConfig } from '../../src/config/service-config.js';
 import { search } from '../../src/search/search.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
-import { startHttpServer, startHttpsServer, type TestServer } from '../helpers/servers.js';
+import { startHttpServer, startHttpsServer, type TestServer, startConnectProxy, type TestProxy } from '../helpers/servers.js';
 
 const ANSWER = '{"query":"q","num_results":1,"results":[{"name":"found","star_count":7,"is_official":true}]}';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -119,37 +117,10 @@ describe('identity token: a v2 bearer token for registry:catalog:search', () => 
   });
 });
 
-/** A CONNECT proxy sending every tunnel (whatever host and port) to one loopback port. */
-async function startTunnel(port: number): Promise<{ url: string; connects: string[]; close(): Promise<void> }> {
-  const connects: string[] = [];
-  const server = createServer((_req, res) => res.writeHead(405).end());
-  server.on('connect', (req: IncomingMessage, client, head: Buffer) => {
-    connects.push(req.url ?? '');
-    const upstream = connect(port, '127.0.0.1', () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    connects,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 describe('Docker Hub (index.docker.io routed to loopback)', () => {
   const hosts = ['index.docker.io', 'search.docker.io', 'evil.test'];
   let hub: TestServer;
-  let tunnel: Awaited<ReturnType<typeof startTunnel>>;
+  let tunnel: TestProxy;
   before(async () => {
     const cert = pki.server(hosts);
     hub = await startHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
@@ -166,7 +137,7 @@ describe('Docker Hub (index.docker.io routed to loopback)', () => {
       mkdirSync(join(certsDir, h), { recursive: true });
       copyFileSync(pki.ca.certFile, join(certsDir, h, 'ca.crt'));
     }
-    tunnel = await startTunnel(hub.port);
+    tunnel = await startConnectProxy(hub.port);
   });
   after(() => tunnel.close());
 
