@@ -116,58 +116,73 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
   }
 
   let resumes = 0;
+  // A body the generator has stopped reading can still be failed later (undici destroys it
+  // when the request's signal aborts); its errors reach us through the iterator or not at
+  // all, never as an unhandled 'error' event.
+  const quiet = (r: TransportResponse): TransportResponse => {
+    r.body.on('error', () => undefined);
+    return r;
+  };
   async function* flow(): AsyncGenerator<Buffer> {
-    let res = first;
-    let delivered = 0;
-    let skip = 0;
-    let failures = 0;
-    for (;;) {
-      let broke: unknown;
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          let c = chunk;
-          if (skip > 0) {
-            if (c.length <= skip) {
-              skip -= c.length;
-              continue;
+    let res = quiet(first);
+    try {
+      yield* resumable();
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
+
+    async function* resumable(): AsyncGenerator<Buffer> {
+      let delivered = 0;
+      let skip = 0;
+      let failures = 0;
+      for (;;) {
+        let broke: unknown;
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            let c = chunk;
+            if (skip > 0) {
+              if (c.length <= skip) {
+                skip -= c.length;
+                continue;
+              }
+              c = c.subarray(skip);
+              skip = 0;
             }
-            c = c.subarray(skip);
-            skip = 0;
+            delivered += c.length;
+            failures = 0;
+            yield c;
           }
-          delivered += c.length;
-          failures = 0;
-          yield c;
+        } catch (err) {
+          if (!isResumable(err) || options.signal?.aborted) throw err;
+          broke = err;
         }
-      } catch (err) {
-        if (!isResumable(err) || options.signal?.aborted) throw err;
-        broke = err;
-      }
-      // A body that ended short without an error (a chunked response cut cleanly) is a break too.
-      if (broke === undefined && (delivered >= desc.size || skip > 0)) {
-        if (skip > 0) throw new DigestMismatchError(`${what}: the registry's second answer was shorter than the part already read`, desc.digest.toString());
-        return;
-      }
-      failures++;
-      if (failures > BLOB_RESUME_MAX_ATTEMPTS) {
-        throw new TransportError(ErrorCode.CONNECTION, 'GET', url, `${what}: the download broke ${failures} times in a row at byte ${delivered} of ${desc.size}`, {
-          cause: broke,
-          causeCode: errorCodeOf(broke) ?? 'PREMATURE_END',
-        });
-      }
-      await sleep(BLOB_RESUME_DELAY_MS * failures, options.signal);
-      resumes++;
-      const req = request(delivered);
-      res = await repo.client.send(req);
-      if (res.status === 206) {
-        const start = rangeStart(res);
-        if (start !== delivered) {
-          await res.body.dump().catch(() => undefined);
-          throw new InvalidResponseError(`GET ${what}: asked for bytes ${delivered}- and got Content-Range ${header(res.headers, 'content-range') ?? '(none)'}`);
+        // A body that ended short without an error (a chunked response cut cleanly) is a break too.
+        if (broke === undefined && (delivered >= desc.size || skip > 0)) {
+          if (skip > 0) throw new DigestMismatchError(`${what}: the registry's second answer was shorter than the part already read`, desc.digest.toString());
+          return;
         }
-      } else if (res.status === 200) {
-        skip = delivered; // no range support: the whole blob again, the known part skipped
-      } else {
-        throw await errorFromResponse(req, res);
+        failures++;
+        if (failures > BLOB_RESUME_MAX_ATTEMPTS) {
+          throw new TransportError(ErrorCode.CONNECTION, 'GET', url, `${what}: the download broke ${failures} times in a row at byte ${delivered} of ${desc.size}`, {
+            cause: broke,
+            causeCode: errorCodeOf(broke) ?? 'PREMATURE_END',
+          });
+        }
+        await sleep(BLOB_RESUME_DELAY_MS * failures, options.signal);
+        resumes++;
+        const req = request(delivered);
+        res = quiet(await repo.client.send(req));
+        if (res.status === 206) {
+          const start = rangeStart(res);
+          if (start !== delivered) {
+            await res.body.dump().catch(() => undefined);
+            throw new InvalidResponseError(`GET ${what}: asked for bytes ${delivered}- and got Content-Range ${header(res.headers, 'content-range') ?? '(none)'}`);
+          }
+        } else if (res.status === 200) {
+          skip = delivered; // no range support: the whole blob again, the known part skipped
+        } else {
+          throw await errorFromResponse(req, res);
+        }
       }
     }
   }

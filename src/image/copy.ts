@@ -130,7 +130,12 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
       } catch (err) {
         if (!failure) {
           failure = { error: err ?? new GantryError(ErrorCode.CONNECTION, 'a blob transfer failed without a reason') };
-          onFailure();
+          try {
+            onFailure();
+          } catch {
+            // A listener of the stop signal threw (undici may rethrow the abort reason
+            // synchronously). The copy has failed already; report the first failure, not that.
+          }
         }
       }
     }
@@ -165,8 +170,10 @@ async function copyBlob(source: ImageSource, destination: ImageDestination, desc
       sourceError = err;
       counted.destroy(err);
     });
-    // The destination gave up on `counted`: stop reading the source, without blaming it.
+    // The destination gave up on `counted`: stop reading the source, without blaming it. An
+    // error arriving after the destination stopped listening is the copy's, already reported.
     counted.once('close', () => stream.destroy());
+    counted.on('error', () => undefined);
     stream.pipe(counted);
     try {
       await destination.putBlob(desc, counted, blobOptions);
