@@ -6,34 +6,14 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
+import { ERRCODE_MESSAGES, errcodeText, type RegistryErrorEntry } from '../transport/errors.js';
 import { parseWwwAuthenticate } from './challenge.js';
 
-export interface RegistryErrorEntry {
-  code: string;
-  message: string;
-  detail?: unknown;
-}
-
-/** Default messages of the errcodes that reach users on the auth path (distribution `errcode`). */
-const DEFAULT_MESSAGES: Record<string, string> = {
-  UNKNOWN: 'unknown error',
-  UNAUTHORIZED: 'authentication required',
-  DENIED: 'requested access to the resource is denied',
-  TOOMANYREQUESTS: 'too many requests',
-  UNSUPPORTED: 'The operation is unsupported.',
-  UNAVAILABLE: 'service unavailable',
-  NAME_UNKNOWN: 'repository name not known to registry',
-  NAME_INVALID: 'invalid repository name',
-};
-
-/** `<code lower-cased, _ → space>: <message>`, as Go's `errcode.Error.Error()`. */
-export function renderRegistryError(e: RegistryErrorEntry): string {
-  return `${e.code.toLowerCase().replaceAll('_', ' ')}: ${e.message}`;
-}
+export type { RegistryErrorEntry };
 
 function renderAll(errors: readonly RegistryErrorEntry[]): string {
-  if (errors.length === 1) return renderRegistryError(errors[0] as RegistryErrorEntry);
-  return `errors:\n${errors.map((e) => `${renderRegistryError(e)}\n`).join('')}`;
+  if (errors.length === 1) return errcodeText(errors[0] as RegistryErrorEntry);
+  return `errors:\n${errors.map((e) => `${errcodeText(e)}\n`).join('')}`;
 }
 
 const CODE_FOR: Record<string, ErrorCode> = {
@@ -61,9 +41,7 @@ export class AuthError extends GantryError {
 }
 
 function entry(code: string, message?: string, detail?: unknown): RegistryErrorEntry {
-  const e: RegistryErrorEntry = { code, message: message || DEFAULT_MESSAGES[code] || '' };
-  if (detail !== undefined) e.detail = detail;
-  return e;
+  return { code, message: message || ERRCODE_MESSAGES[code] || '', ...(detail !== undefined ? { detail } : {}) };
 }
 
 /** Docker's `makeError`: a bare message takes its code from the status. */

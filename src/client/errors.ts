@@ -11,7 +11,9 @@
  */
 import { ErrorCode, GantryError, type GantryErrorOptions } from '../errors.js';
 import type { Reference } from '../ref/reference.js';
-import { errorFromResponse as registryErrorFromResponse, RegistryError, type RegistryErrorEntry } from '../transport/errors.js';
+import { errcodeText, ERRCODE_MESSAGES, errorFromResponse as registryErrorFromResponse, RegistryError } from '../transport/errors.js';
+
+export { errcodeText };
 import type { TransportRequest, TransportResponse } from '../transport/types.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 
@@ -41,18 +43,6 @@ function registryCode(err: RegistryError, notFound: string): string | undefined 
   return undefined;
 }
 
-/** errcode's `Error()`: `<code lower-cased, _ as space>: <message>` (`manifest unknown: manifest unknown`). */
-export function errcodeText(entry: RegistryErrorEntry): string {
-  const words = entry.code.toLowerCase().replace(/_/g, ' ');
-  return entry.message ? `${words}: ${entry.message}` : words;
-}
-
-const DEFAULT_MESSAGES: Record<string, string> = {
-  MANIFEST_UNKNOWN: 'manifest unknown',
-  NAME_UNKNOWN: 'repository name not known to registry',
-  DENIED: 'requested access to the resource is denied',
-};
-
 /**
  * A RegistryError from a pull with Docker's wording. It stays a RegistryError (status,
  * `errors`, `code`), so callers that switch on `code` see NOT_FOUND or DENIED as before.
@@ -61,7 +51,7 @@ export class PullError extends RegistryError {
   readonly reference: string;
   readonly rateLimit?: RateLimit;
   constructor(cause: RegistryError, ref: Reference, registryCode: string) {
-    const entry = cause.errors[0] && cause.errors[0].code !== 'UNKNOWN' ? cause.errors[0] : { code: registryCode, message: DEFAULT_MESSAGES[registryCode] ?? '' };
+    const entry = cause.errors[0] && cause.errors[0].code !== 'UNKNOWN' ? cause.errors[0] : { code: registryCode, message: ERRCODE_MESSAGES[registryCode] ?? '' };
     super(cause.method, cause.url, cause.status, cause.errors.length > 0 && cause.errors[0]?.code !== 'UNKNOWN' ? cause.errors : [entry], {
       ...(cause.retryAfter !== undefined ? { retryAfter: cause.retryAfter } : {}),
     });

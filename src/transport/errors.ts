@@ -14,6 +14,25 @@ export interface RegistryErrorEntry {
   readonly detail?: unknown;
 }
 
+/** distribution's errcode default messages, for errors a server sent without one. */
+export const ERRCODE_MESSAGES: Readonly<Record<string, string>> = {
+  UNKNOWN: 'unknown error',
+  UNAUTHORIZED: 'authentication required',
+  DENIED: 'requested access to the resource is denied',
+  TOOMANYREQUESTS: 'too many requests',
+  UNSUPPORTED: 'The operation is unsupported.',
+  UNAVAILABLE: 'service unavailable',
+  NAME_UNKNOWN: 'repository name not known to registry',
+  NAME_INVALID: 'invalid repository name',
+  MANIFEST_UNKNOWN: 'manifest unknown',
+};
+
+/** errcode's `Error()`, as Docker prints it: `<code lower-cased, _ as space>: <message>`. */
+export function errcodeText(e: RegistryErrorEntry): string {
+  const words = e.code.toLowerCase().replaceAll('_', ' ');
+  return e.message ? `${words}: ${e.message}` : words;
+}
+
 /** The largest error body gantry reads; the rest is discarded. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
@@ -104,8 +123,8 @@ export function toTransportError(err: unknown, method: string, url: string | URL
  */
 const DOCKER_WORDED = new Set(['UNAUTHORIZED', 'DENIED', 'TOOMANYREQUESTS']);
 function renderEntry(e: RegistryErrorEntry): string {
-  const code = DOCKER_WORDED.has(e.code) ? e.code.toLowerCase() : e.code;
-  return e.message ? `${code}: ${e.message}` : code;
+  if (DOCKER_WORDED.has(e.code)) return errcodeText(e);
+  return e.message ? `${e.code}: ${e.message}` : e.code;
 }
 
 const STATUS_CODE: Record<number, ErrorCode> = { 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.DENIED, 404: ErrorCode.NOT_FOUND, 429: ErrorCode.TOO_MANY_REQUESTS };
@@ -197,7 +216,7 @@ export async function errorFromResponse(method: string, url: URL, res: { status:
   let errors = parseErrorBody(text);
   const www = res.headers['www-authenticate'];
   const challenge = (Array.isArray(www) ? www : www ? [www] : []).find((v) => /^bearer\b/i.test(v) && /error="?insufficient_scope/i.test(v));
-  if (res.status === 401 && challenge) errors = [{ code: 'DENIED', message: 'requested access to the resource is denied' }, ...errors.filter((e) => e.code !== 'UNAUTHORIZED')];
+  if (res.status === 401 && challenge) errors = [{ code: 'DENIED', message: ERRCODE_MESSAGES.DENIED as string }, ...errors.filter((e) => e.code !== 'UNAUTHORIZED')];
   const ra = res.headers['retry-after'];
   const retryAfter = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra);
   const raw = errors.length === 0 && text && !/^\s*[<{]/.test(text) ? text.trim().slice(0, 200) : undefined;
