@@ -68,6 +68,8 @@ export class Transport {
   private readonly certsCache = new Map<string, Promise<CertsDirectory>>();
   /** Profiles decided by endpoint negotiation (the client pair that worked), by origin. */
   private readonly chosen = new Map<string, TlsProfile>();
+  /** Profiles of origins no negotiation chose for (redirect targets, token realms), by origin. */
+  private readonly defaults = new Map<string, Promise<TlsProfile>>();
 
   constructor(options: TransportOptions = {}) {
     this.config = options.config ?? ServiceConfig.create({});
@@ -111,9 +113,19 @@ export class Transport {
     if (url.protocol !== 'https:') return undefined;
     const chosen = this.chosen.get(url.origin);
     if (chosen) return chosen;
-    const certs = await this.certsFor(url.host);
-    const client = certs.clients[0];
-    return { verify: await this.verifies(url.host), ca: certs.ca, certsDir: certs.dir, ...(client ? { client } : {}) };
+    // Decided once per origin: the insecure check may resolve the host (CIDR rules), which
+    // must not happen on every request to a storage or token host.
+    let p = this.defaults.get(url.origin);
+    if (!p) {
+      p = (async () => {
+        const certs = await this.certsFor(url.host);
+        const client = certs.clients[0];
+        return { verify: await this.verifies(url.host), ca: certs.ca, certsDir: certs.dir, ...(client ? { client } : {}) };
+      })();
+      this.defaults.set(url.origin, p);
+      p.catch(() => this.defaults.delete(url.origin));
+    }
+    return p;
   }
 
   /** Remembers the profile that worked for an origin, for the life of the transport. */
