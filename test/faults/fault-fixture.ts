@@ -5,6 +5,7 @@
  * to their names, with no temp files and an `index.json` that names only complete images;
  * a registry image whose every blob is there and verifies.
  */
+import { ErrorCode, GantryError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -222,4 +223,17 @@ export function blobRequests(proxy: FaultProxy, digest: Digest, method = 'GET'):
 /** A path pattern for one blob of one repository. */
 export function blobPath(repo: string, digest: Digest): RegExp {
   return new RegExp(`^/v2/${repo}/blobs/${digest.toString()}`);
+}
+
+/**
+ * The error a pull or copy ends with when the source's big blob answers 503 beyond the retry
+ * budget: a REGISTRY error naming the blob URL and the registry's UNAVAILABLE.
+ */
+export function isBigBlobUnavailable(world: FaultWorld, repo: string) {
+  return (err: unknown): true => {
+    assert.ok(err instanceof GantryError);
+    assert.equal(err.code, ErrorCode.REGISTRY);
+    assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${repo}/blobs/${world.image.big.digest.toString()}: UNAVAILABLE: fault proxy: 503`));
+    return true;
+  };
 }
