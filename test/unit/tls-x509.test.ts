@@ -27,6 +27,8 @@ function file(pem: string): string {
 }
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+// In CI openssl is installed by scripts/install-peers.sh: a missing one fails, never skips.
+if (!hasOpenssl && process.env.CI) throw new Error('openssl is missing: run scripts/install-peers.sh');
 function openssl(args: string[]): { status: number | null; out: string } {
   const r = spawnSync('openssl', args, { encoding: 'utf8', timeout: 10_000 });
   return { status: r.status, out: r.stdout + r.stderr };
