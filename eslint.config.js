@@ -23,4 +23,10 @@ export default tseslint.config(
     files: ['src/cli/**', 'scripts/**', 'bench/**', 'test/**', 'bin/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // CommonJS: the CLI bundle's undici shim (scripts/undici-cli.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

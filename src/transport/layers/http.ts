@@ -2,7 +2,7 @@
  * The bottom of the stack: one request through undici on the dispatcher of its origin and
  * TLS profile. Errors become TransportErrors; a `timeout` is a total deadline.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { TlsProfile } from '../../tls/profile.js';
 import { toTransportError, TransportError } from '../errors.js';
 import { ErrorCode } from '../../errors.js';
@@ -22,11 +22,14 @@ export function httpSend(options: HttpSendOptions): Send {
     const deadline = req.timeout !== undefined ? AbortSignal.timeout(req.timeout) : undefined;
     const signal = deadline && req.signal ? AbortSignal.any([deadline, req.signal]) : (deadline ?? req.signal);
     try {
-      const res = await request(req.url, {
+      // The dispatcher's own request(), not undici's top-level one: the CLI bundle carries
+      // only the dispatchers (scripts/undici-cli.cjs), not undici's fetch and global agent.
+      const res = await dispatcher.request({
+        origin: req.url.origin,
+        path: `${req.url.pathname}${req.url.search}`,
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers ?? {},
         body: req.body ?? null,
-        dispatcher,
         ...(signal ? { signal } : {}),
       });
       return { status: res.statusCode, headers: res.headers, url: req.url, body: res.body };
