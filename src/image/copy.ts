@@ -14,6 +14,7 @@
  * Nothing is held whole in memory: a blob flows from the source stream into the
  * destination, which verifies size and digest before it becomes visible.
  */
+import { setMaxListeners } from 'node:events';
 import { Transform, type Readable } from 'node:stream';
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -211,7 +212,11 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     // The first blob that fails stops the others in flight: the copy reports at once instead of
     // after the slowest download, and the destination's abort removes their partial writes.
     const stopBlobs = new AbortController();
-    const blobOptions = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stopBlobs.signal]) : stopBlobs.signal };
+    const blobSignal = options.signal ? AbortSignal.any([options.signal, stopBlobs.signal]) : stopBlobs.signal;
+    // Every request in flight listens to it (undici adds one 'abort' listener per request and
+    // removes it at the end): more than Node's warning threshold of 10 with `jobs` above 5.
+    setMaxListeners(0, stopBlobs.signal, blobSignal);
+    const blobOptions = { ...options, signal: blobSignal };
     await pool(p.blobs, jobs, async (desc) => {
       options.signal?.throwIfAborted();
       const base = { digest: desc.digest.toString(), size: desc.size, mediaType: desc.mediaType };

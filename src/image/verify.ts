@@ -3,8 +3,8 @@
  * as soon as it is longer than its descriptor says, or at its end when the size or digest
  * differ. Nothing is buffered whole, so a layer of any size costs one chunk of memory.
  */
-import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { createBlobHash } from '../hashing/blob-hash.js';
 import type { TransformCallback } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
@@ -21,7 +21,8 @@ export interface VerifiedBlob {
  * `what` names the blob in messages (defaults to `blob <digest>`).
  */
 export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what = `blob ${desc.digest.toString()}`): Transform & { readonly result: VerifiedBlob | undefined } {
-  const hash = createHash(desc.digest.algorithm);
+  // Large blobs are hashed in a worker thread: parallel downloads do not queue behind one core.
+  const hash = createBlobHash(desc.digest.algorithm, desc.size);
   const expected = desc.digest.toString();
   let seen = 0;
   let result: VerifiedBlob | undefined;
@@ -32,23 +33,30 @@ export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what 
         callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got more (${seen} so far)`, expected));
         return;
       }
-      hash.update(chunk);
-      callback(null, chunk);
+      const wait = hash.update(chunk);
+      if (wait) wait.then(() => callback(null, chunk), callback);
+      else callback(null, chunk);
     },
     flush(callback: TransformCallback) {
-      const actual = `${desc.digest.algorithm}:${hash.digest('hex')}`;
-      if (seen !== desc.size) {
-        callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got ${seen} (digest ${actual})`, expected, actual));
-        return;
-      }
-      if (actual !== expected) {
-        callback(new DigestMismatchError(`${what}: digest mismatch: expected ${expected}, got ${actual} (${seen} bytes)`, expected, actual));
-        return;
-      }
-      result = { size: seen, digest: actual };
-      callback();
+      hash.digest().then((hex) => finish(`${desc.digest.algorithm}:${hex}`, callback), callback);
+    },
+    destroy(err, callback) {
+      if (!result) hash.discard();
+      callback(err);
     },
   });
+  function finish(actual: string, callback: TransformCallback): void {
+    if (seen !== desc.size) {
+      callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got ${seen} (digest ${actual})`, expected, actual));
+      return;
+    }
+    if (actual !== expected) {
+      callback(new DigestMismatchError(`${what}: digest mismatch: expected ${expected}, got ${actual} (${seen} bytes)`, expected, actual));
+      return;
+    }
+    result = { size: seen, digest: actual };
+    callback();
+  }
   Object.defineProperty(stream, 'result', { get: () => result });
   return stream as Transform & { readonly result: VerifiedBlob | undefined };
 }

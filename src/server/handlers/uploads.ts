@@ -37,7 +37,7 @@ async function append(ctx: RequestContext, session: UploadSession): Promise<Uplo
   if (range && length !== undefined && Number(length) !== range.end - range.start + 1) {
     throw new RegistryRequestError(400, RegistryErrorCode.SIZE_INVALID, 'Content-Length does not match Content-Range');
   }
-  const after = await ctx.storage.appendUpload(ctx.name, session.id, ctx.req, range?.start);
+  const after = await ctx.storage.appendUpload(ctx.name, session.id, ctx.req, range?.start, length !== undefined ? Number(length) : undefined);
   if (range && after.size !== range.end + 1) {
     // The body was not the length the range announced: the bytes are kept, the client told.
     throw new RegistryRequestError(400, RegistryErrorCode.SIZE_INVALID, 'body length does not match Content-Range', { received: after.size });

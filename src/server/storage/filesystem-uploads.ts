@@ -5,7 +5,7 @@
  * renames it into `blobs/`. A process killed mid-upload leaves at most a session that a
  * client can resume or that is simply never committed.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { digestInvalid, uploadUnknown } from '../errors.js';
 import { fsyncFile } from './atomic-file.js';
 import type { UploadSession } from './types.js';
 import { LIVE_ALGORITHM, hashingCounter, newLiveHash, rangeInvalid, uploadBusy, type LiveHash } from './upload-hash.js';
+import { createBlobHash } from '../../hashing/blob-hash.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Large writes: fewer syscalls per GiB on the receive path. */
@@ -24,6 +25,7 @@ const WRITE_BUFFER = 1 << 20;
 export const UPLOAD_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 export class FilesystemUploads {
+  /** Live hashes by session; a session has one from its first bytes, in this process only. */
   private readonly live = new Map<string, LiveHash>();
   private readonly busy = new Set<string>();
   private readonly owners = new Map<string, string>();
@@ -56,7 +58,6 @@ export class FilesystemUploads {
     await writeFile(join(this.dir, id, 'info.json'), JSON.stringify({ repository, started: new Date().toISOString() }));
     await writeFile(this.dataPath(id), '');
     this.owners.set(id, repository);
-    this.live.set(id, newLiveHash());
     return { id, repository, size: 0 };
   }
 
@@ -76,7 +77,8 @@ export class FilesystemUploads {
     }
   }
 
-  async append(repository: string, id: string, body: Readable, start?: number): Promise<UploadSession> {
+  /** Appends `body`; `sizeHint` is its Content-Length when the request has one. */
+  async append(repository: string, id: string, body: Readable, start?: number, sizeHint?: number): Promise<UploadSession> {
     const session = await this.get(repository, id);
     if (!session) throw uploadUnknown(id);
     if (this.busy.has(id)) throw uploadBusy(id);
@@ -84,28 +86,36 @@ export class FilesystemUploads {
     this.busy.add(id);
     let live = this.live.get(id);
     if (live && live.size !== session.size) {
+      live.hash.discard();
       this.live.delete(id);
       live = undefined;
     }
+    if (!live && session.size === 0) {
+      live = newLiveHash(sizeHint);
+      this.live.set(id, live);
+    }
     const before = live?.hash.copy();
     const counter = hashingCounter(live?.hash);
-    const handle = await open(this.dataPath(id), 'r+');
+    let handle;
     try {
+      handle = await open(this.dataPath(id), 'r+');
       const sink = handle.createWriteStream({ start: session.size, highWaterMark: WRITE_BUFFER });
       await pipeline(body, counter.stream, sink);
       const size = session.size + counter.bytes();
       if (live) live.size = size;
+      before?.discard();
       return { ...session, size };
     } catch (err) {
       // A body cut short must not leave half a chunk behind: the client resumes from `Range`.
       await truncate(this.dataPath(id), session.size).catch(() => undefined);
       if (live && before) {
+        live.hash.discard();
         live.hash = before;
         live.size = session.size;
       }
       throw err;
     } finally {
-      await handle.close().catch(() => undefined);
+      await handle?.close().catch(() => undefined);
       this.busy.delete(id);
     }
   }
@@ -124,8 +134,8 @@ export class FilesystemUploads {
       const live = this.live.get(id);
       const actual =
         digest.algorithm === LIVE_ALGORITHM && live && live.size === session.size
-          ? live.hash.copy().digest('hex')
-          : await hashFile(this.dataPath(id), digest.algorithm);
+          ? await live.hash.copy().digest()
+          : await hashFile(this.dataPath(id), digest.algorithm, session.size);
       if (actual !== digest.hex) {
         await this.discard(id);
         throw digestInvalid('provided digest did not match uploaded content', { digest: digest.digest });
@@ -148,14 +158,20 @@ export class FilesystemUploads {
   }
 
   async discard(id: string): Promise<void> {
+    this.live.get(id)?.hash.discard();
     this.live.delete(id);
     this.owners.delete(id);
     await rm(join(this.dir, id), { recursive: true, force: true });
   }
 }
 
-async function hashFile(path: string, algorithm: string): Promise<string> {
-  const hash = createHash(algorithm);
-  await pipeline(createReadStream(path, { highWaterMark: WRITE_BUFFER }), hash);
-  return hash.digest('hex');
+async function hashFile(path: string, algorithm: string, size: number): Promise<string> {
+  const hash = createBlobHash(algorithm, size);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: WRITE_BUFFER })) await hash.update(chunk as Buffer);
+  } catch (err) {
+    hash.discard();
+    throw err;
+  }
+  return hash.digest();
 }

@@ -249,8 +249,8 @@ class FilesystemStorage implements Storage {
   getUpload(repository: string, id: string): Promise<UploadSession | undefined> {
     return this.uploads.get(repository, id);
   }
-  appendUpload(repository: string, id: string, body: Readable, start?: number): Promise<UploadSession> {
-    return this.uploads.append(repository, id, body, start);
+  appendUpload(repository: string, id: string, body: Readable, start?: number, sizeHint?: number): Promise<UploadSession> {
+    return this.uploads.append(repository, id, body, start, sizeHint);
   }
   cancelUpload(repository: string, id: string): Promise<boolean> {
     return this.uploads.cancel(repository, id);

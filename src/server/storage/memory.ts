@@ -123,7 +123,8 @@ class MemoryStorage implements Storage {
 
   async startUpload(repository: string): Promise<UploadSession> {
     const id = randomUUID();
-    this.uploads.set(id, { repository, chunks: [], size: 0, live: newLiveHash(), busy: false });
+    // Inline hashing: a memory upload is held whole anyway, and small.
+    this.uploads.set(id, { repository, chunks: [], size: 0, live: newLiveHash(0), busy: false });
     return { id, repository, size: 0 };
   }
 
@@ -156,8 +157,10 @@ class MemoryStorage implements Storage {
       u.chunks.push(...received);
       u.size += counter.bytes();
       u.live.size = u.size;
+      before.discard();
       return { id, repository, size: u.size };
     } catch (err) {
+      u.live.hash.discard();
       u.live.hash = before;
       throw err;
     } finally {
@@ -172,7 +175,7 @@ class MemoryStorage implements Storage {
     const d = tryParseDigest(digest);
     if (!d) throw digestInvalid('invalid digest', { digest });
     const bytes = Buffer.concat(u.chunks);
-    const actual = d.algorithm === LIVE_ALGORITHM ? u.live.hash.copy().digest('hex') : createHash(d.algorithm).update(bytes).digest('hex');
+    const actual = d.algorithm === LIVE_ALGORITHM ? await u.live.hash.copy().digest() : createHash(d.algorithm).update(bytes).digest('hex');
     this.uploads.delete(id);
     if (actual !== d.hex) throw digestInvalid('provided digest did not match uploaded content', { digest });
     if (!this.blobs.has(digest)) this.blobs.set(digest, bytes);

@@ -81,7 +81,8 @@ export interface Storage {
    * so far (chunked upload with `Content-Range`); otherwise RANGE_INVALID (416). A body cut
    * short leaves the session as it was before the call.
    */
-  appendUpload(repository: string, id: string, body: Readable, start?: number): Promise<UploadSession>;
+  /** `sizeHint`: the body's Content-Length when the request has one (large bodies are hashed off the main thread). */
+  appendUpload(repository: string, id: string, body: Readable, start?: number, sizeHint?: number): Promise<UploadSession>;
   /**
    * Verifies the upload against `digest` and makes it a blob of the repository. On a mismatch
    * the upload is discarded and DIGEST_INVALID is thrown.

@@ -2,10 +2,11 @@
  * Hashing upload bytes while they are written, so that committing a large upload needs no
  * second read. Node's `Hash` cannot be serialised, so the live hash exists only in the process
  * that received every byte of the session; after a restart (or for a digest algorithm other
- * than the live one) the commit re-reads the stored bytes instead.
+ * than the live one) the commit re-reads the stored bytes instead. Large uploads are hashed in
+ * a worker thread (src/hashing), so parallel uploads do not queue behind one core.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { createBlobHash, type BlobHash } from '../../hashing/blob-hash.js';
 import type { ByteRange } from './types.js';
 import { RegistryErrorCode, RegistryRequestError } from '../errors.js';
 
@@ -13,24 +14,29 @@ import { RegistryErrorCode, RegistryRequestError } from '../errors.js';
 export const LIVE_ALGORITHM = 'sha256';
 
 export interface LiveHash {
-  hash: Hash;
+  hash: BlobHash;
   /** Bytes the hash has consumed; it is only usable while this equals the session's size. */
   size: number;
 }
 
-export function newLiveHash(): LiveHash {
-  return { hash: createHash(LIVE_ALGORITHM), size: 0 };
+/**
+ * The live hash of a session, made when its first bytes arrive: `sizeHint` (the first
+ * request's Content-Length, when it has one) decides whether it is hashed inline or in a worker.
+ */
+export function newLiveHash(sizeHint?: number): LiveHash {
+  return { hash: createBlobHash(LIVE_ALGORITHM, sizeHint), size: 0 };
 }
 
 /** A pass-through that feeds every chunk to `hash` (when there is one) and counts bytes. */
-export function hashingCounter(hash: Hash | undefined): { stream: Transform; bytes: () => number } {
+export function hashingCounter(hash: BlobHash | undefined): { stream: Transform; bytes: () => number } {
   let bytes = 0;
   const stream = new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, callback) {
-      hash?.update(chunk);
       bytes += chunk.length;
-      callback(null, chunk);
+      const wait = hash?.update(chunk);
+      if (wait) wait.then(() => callback(null, chunk), callback);
+      else callback(null, chunk);
     },
   });
   return { stream, bytes: () => bytes };
