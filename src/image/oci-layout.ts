@@ -8,7 +8,6 @@
  * temp files; readers never look at `.tmp-*` names and the next writer removes the stale ones.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
@@ -30,6 +29,7 @@ import {
 import type { LayoutFiles, LayoutSelector } from './layout-index.js';
 import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from './verify.js';
+import { batchedFileWriter } from './batched-file.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** A temp file older than this is stale even if its pid is alive again (pid reuse, other hosts on NFS). */
@@ -223,7 +223,7 @@ export class OciLayoutDestination implements ImageDestination {
     this.inflight.add(data);
     try {
       const opts = options.signal ? { signal: options.signal } : {};
-      await pipeline(data, verifyingStream(desc, `${this.name}: blob ${desc.digest.toString()}`), createWriteStream(temp, { flags: 'wx' }), opts);
+      await pipeline(data, verifyingStream(desc, `${this.name}: blob ${desc.digest.toString()}`), batchedFileWriter(temp), opts);
       await fsyncPath(temp, 'r+');
       if (await this.hasBlob(desc)) {
         await rm(temp, { force: true }); // a parallel writer won; its copy is identical
