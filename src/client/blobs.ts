@@ -121,7 +121,6 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
   let skip = 0;
   let failures = 0;
   let started = false;
-  let reconnecting = false;
   // Each response body gets a generation; events of a body given up on are ignored.
   let generation = 0;
   // A body destroyed before it was read (the consumer gave up) fails with an AbortError: quietly.
@@ -134,7 +133,10 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
       if (!started) {
         started = true;
         attach(first);
-      } else if (!reconnecting) res.body.resume();
+      } else {
+        // While a resume is being asked for, res.body is the one that ended or failed: a no-op.
+        res.body.resume();
+      }
     },
     destroy(err, callback) {
       generation++;
@@ -192,7 +194,6 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
           causeCode: errorCodeOf(broke) ?? 'PREMATURE_END',
         });
       }
-      reconnecting = true;
       await sleep(BLOB_RESUME_DELAY_MS * failures, options.signal);
       if (body.destroyed) return;
       resumes++;
@@ -213,10 +214,8 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
       } else {
         throw await errorFromResponse(req, next);
       }
-      reconnecting = false;
       attach(next);
     } catch (err) {
-      reconnecting = false;
       if (!body.destroyed) body.destroy(err as Error);
     }
   }

@@ -6,6 +6,7 @@
  * stream that outruns its worker waits (update() returns a promise) instead of queueing.
  */
 import { createHash, type Hash } from 'node:crypto';
+import type { TransformCallback } from 'node:stream';
 import { pickHashWorker, type HashWorker } from './hash-workers.js';
 
 /** Blobs at least this large are hashed off the main thread (smaller ones cost less inline than the round trip). */
@@ -33,6 +34,13 @@ export interface BlobHash {
 export function createBlobHash(algorithm: string, expectedSize?: number): BlobHash {
   if (expectedSize !== undefined && expectedSize < OFFLOAD_MIN_BYTES) return new InlineHash(createHash(algorithm));
   return new WorkerHash(pickHashWorker(), algorithm);
+}
+
+/** A Transform's step: feeds `chunk` to `hash` (if any), then passes it on once the hash can take more. */
+export function hashAndPass(hash: BlobHash | undefined, chunk: Buffer, callback: TransformCallback): void {
+  const wait = hash?.update(chunk);
+  if (wait) wait.then(() => callback(null, chunk), callback);
+  else callback(null, chunk);
 }
 
 class InlineHash implements BlobHash {

@@ -11,8 +11,11 @@ import { Writable } from 'node:stream';
 /** Bytes gathered before a write: large enough for few syscalls, small enough to stay flat in memory. */
 export const WRITE_BATCH_BYTES = 1 << 19;
 
-/** A Writable onto a new file at `path` (`flags` as fs.open's; `wx` refuses an existing file). */
-export function batchedFileWriter(path: string, flags = 'wx'): Writable {
+/**
+ * A Writable onto a new file at `path` (an existing file is refused: EEXIST). The file is
+ * fsynced on the writer's own descriptor before 'finish', so a caller can rename it at once.
+ */
+export function batchedFileWriter(path: string): Writable {
   let handle: FileHandle | undefined;
   let batch: Buffer[] = [];
   let batched = 0;
@@ -36,7 +39,7 @@ export function batchedFileWriter(path: string, flags = 'wx'): Writable {
   return new Writable({
     highWaterMark: WRITE_BATCH_BYTES,
     construct(callback) {
-      open(path, flags).then((h) => {
+      open(path, 'wx').then((h) => {
         handle = h;
         callback();
       }, callback);
@@ -48,7 +51,7 @@ export function batchedFileWriter(path: string, flags = 'wx'): Writable {
       else flush().then(() => callback(), callback);
     },
     final(callback) {
-      flush().then(() => callback(), callback);
+      flush().then(() => handle!.sync()).then(() => callback(), callback);
     },
     destroy(err, callback) {
       const h = handle;

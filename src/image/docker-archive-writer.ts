@@ -10,7 +10,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { fsyncDirectory, fsyncFile } from '../fs/atomic-file.js';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -265,19 +266,9 @@ export class DockerArchiveDestination implements ImageDestination {
       const { pack, done } = this.tar();
       pack.finalize();
       await done;
-      const handle = await open(this.temp, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await fsyncFile(this.temp);
       await rename(this.temp, this.file);
-      const dir = await open(dirname(this.file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await fsyncDirectory(dirname(this.file));
       this.state = 'committed';
       await rm(this.spoolDir, { recursive: true, force: true });
     });

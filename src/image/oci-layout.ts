@@ -30,6 +30,7 @@ import type { LayoutFiles, LayoutSelector } from './layout-index.js';
 import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from './verify.js';
 import { batchedFileWriter } from './batched-file.js';
+import { fsyncDirectory } from '../fs/atomic-file.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** A temp file older than this is stale even if its pid is alive again (pid reuse, other hosts on NFS). */
@@ -121,15 +122,6 @@ export class OciLayoutSource implements ImageSource {
 export interface OciLayoutDestinationOptions {
   /** The ref name given to the top-level manifest in `index.json`. */
   tag?: string;
-}
-
-async function fsyncPath(path: string, flags: string): Promise<void> {
-  const handle = await open(path, flags);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Writes into a layout directory (created if missing); nothing is named before `commit()`. */
@@ -224,12 +216,11 @@ export class OciLayoutDestination implements ImageDestination {
     try {
       const opts = options.signal ? { signal: options.signal } : {};
       await pipeline(data, verifyingStream(desc, `${this.name}: blob ${desc.digest.toString()}`), batchedFileWriter(temp), opts);
-      await fsyncPath(temp, 'r+');
       if (await this.hasBlob(desc)) {
         await rm(temp, { force: true }); // a parallel writer won; its copy is identical
       } else {
         await rename(temp, final);
-        await fsyncPath(dir, 'r');
+        await fsyncDirectory(dir);
       }
     } catch (err) {
       data.destroy();
@@ -254,7 +245,7 @@ export class OciLayoutDestination implements ImageDestination {
         await handle.close();
       }
       await rename(temp, target);
-      await fsyncPath(this.dir, 'r');
+      await fsyncDirectory(this.dir);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;

@@ -4,7 +4,7 @@
  * differ. Nothing is buffered whole, so a layer of any size costs one chunk of memory.
  */
 import { Transform } from 'node:stream';
-import { createBlobHash } from '../hashing/blob-hash.js';
+import { createBlobHash, hashAndPass } from '../hashing/blob-hash.js';
 import type { TransformCallback } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
@@ -33,9 +33,7 @@ export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what 
         callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got more (${seen} so far)`, expected));
         return;
       }
-      const wait = hash.update(chunk);
-      if (wait) wait.then(() => callback(null, chunk), callback);
-      else callback(null, chunk);
+      hashAndPass(hash, chunk, callback);
     },
     flush(callback: TransformCallback) {
       hash.digest().then((hex) => finish(`${desc.digest.algorithm}:${hex}`, callback), callback);

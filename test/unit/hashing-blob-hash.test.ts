@@ -67,7 +67,7 @@ describe('createBlobHash', () => {
     hash.discard();
   });
 
-  test('a digest after discard() of another hash on the same worker still arrives', async () => {
+  test('a discarded hash refuses more bytes and does not disturb another hash', async () => {
     const a = createBlobHash('sha256');
     const b = createBlobHash('sha256');
     await feed(a, data, 65536);

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ParsedDigest } from '../digest.js';
 import { digestInvalid, uploadUnknown } from '../errors.js';
-import { fsyncFile } from './atomic-file.js';
+import { fsyncFile } from '../../fs/atomic-file.js';
 import type { UploadSession } from './types.js';
 import { LIVE_ALGORITHM, hashingCounter, newLiveHash, rangeInvalid, uploadBusy, type LiveHash } from './upload-hash.js';
 import { createBlobHash } from '../../hashing/blob-hash.js';

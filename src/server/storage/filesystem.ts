@@ -10,14 +10,14 @@
  *   tmp/                                                    temporary files of atomic writes
  *
  * Names and digests are validated before they get here (grammar and hex only), so none of
- * them can climb out of the root. Every write is atomic (atomic-file.ts).
+ * them can climb out of the root. Every write is atomic (src/fs/atomic-file.ts).
  */
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { tryParseDigest, type ParsedDigest } from '../digest.js';
 import { uploadUnknown } from '../errors.js';
-import { renameDurably, writeFileAtomic } from './atomic-file.js';
+import { renameDurably, writeFileAtomic } from '../../fs/atomic-file.js';
 import { FilesystemUploads } from './filesystem-uploads.js';
 import type { RangeResolver } from './upload-hash.js';
 import type { ManifestWrite, OpenedBlob, ReferrerDescriptor, Storage, StoredManifest, UploadSession } from './types.js';

@@ -6,7 +6,7 @@
  * a worker thread (src/hashing), so parallel uploads do not queue behind one core.
  */
 import { Transform } from 'node:stream';
-import { createBlobHash, type BlobHash } from '../../hashing/blob-hash.js';
+import { createBlobHash, hashAndPass, type BlobHash } from '../../hashing/blob-hash.js';
 import type { ByteRange } from './types.js';
 import { RegistryErrorCode, RegistryRequestError } from '../errors.js';
 
@@ -34,9 +34,7 @@ export function hashingCounter(hash: BlobHash | undefined): { stream: Transform;
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
-      const wait = hash?.update(chunk);
-      if (wait) wait.then(() => callback(null, chunk), callback);
-      else callback(null, chunk);
+      hashAndPass(hash, chunk, callback);
     },
   });
   return { stream, bytes: () => bytes };

@@ -1,8 +1,9 @@
 /**
  * Crash-safe file writes: write a temporary file, fsync it, rename it over the target and
  * fsync the directory. A reader (or a restarted process) sees the old file or the new one,
- * never half of one. Temporary files live in `<root>/tmp`, on the same filesystem as the
- * targets so that rename is atomic.
+ * never half of one. Temporary files must live on the same filesystem as their targets, so
+ * that rename is atomic (the embedded registry keeps them in `<root>/tmp`). Shared by the
+ * registry's storage, OCI layouts and docker archives.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
