@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
+  const handle = await open(path, flags);
   try {
     await handle.sync();
   } finally {
@@ -18,13 +18,13 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** Makes the entries of `dir` (a rename into it) durable. */
+export function fsyncDirectory(dir: string): Promise<void> {
+  return fsyncPath(dir, 'r');
+}
+
+export function fsyncFile(path: string): Promise<void> {
+  return fsyncPath(path, 'r+');
 }
 
 /** Moves a finished, fsynced file into place and makes the rename durable. */
