@@ -29,7 +29,7 @@ import {
 import type { LayoutFiles, LayoutSelector } from './layout-index.js';
 import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from './verify.js';
-import { batchedFileWriter } from './batched-file.js';
+import { batchedFileWriter } from '../fs/batched-file.js';
 import { fsyncDirectory } from '../fs/atomic-file.js';
 
 const TEMP_PREFIX = '.tmp-';

@@ -15,12 +15,13 @@ import type { ParsedDigest } from '../digest.js';
 import { digestInvalid, uploadUnknown } from '../errors.js';
 import { fsyncFile } from '../../fs/atomic-file.js';
 import type { UploadSession } from './types.js';
-import { LIVE_ALGORITHM, hashingCounter, newLiveHash, rangeInvalid, uploadBusy, type LiveHash } from './upload-hash.js';
+import { LIVE_ALGORITHM, newLiveHash, rangeInvalid, uploadBusy, type LiveHash } from './upload-hash.js';
 import { createBlobHash } from '../../hashing/blob-hash.js';
+import { batchedFileAppender, writerClosed, type BatchedWriter } from '../../fs/batched-file.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Large writes: fewer syscalls per GiB on the receive path. */
-const WRITE_BUFFER = 1 << 20;
+/** Reads of a session's bytes for a re-hash. */
+const READ_BUFFER = 1 << 20;
 /** Sessions older than this are abandoned (distribution purges after a week too). */
 export const UPLOAD_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -95,18 +96,20 @@ export class FilesystemUploads {
       this.live.set(id, live);
     }
     const before = live?.hash.copy();
-    const counter = hashingCounter(live?.hash);
+    const hash = live?.hash;
     let handle;
+    let sink: BatchedWriter | undefined;
     try {
       handle = await open(this.dataPath(id), 'r+');
-      const sink = handle.createWriteStream({ start: session.size, highWaterMark: WRITE_BUFFER });
-      await pipeline(body, counter.stream, sink);
-      const size = session.size + counter.bytes();
+      sink = batchedFileAppender(handle, session.size, hash && ((chunk) => hash.update(chunk)));
+      await pipeline(body, sink);
+      const size = session.size + sink.bytesAccepted;
       if (live) live.size = size;
       before?.discard();
       return { ...session, size };
     } catch (err) {
       // A body cut short must not leave half a chunk behind: the client resumes from `Range`.
+      if (sink) await writerClosed(sink);
       await truncate(this.dataPath(id), session.size).catch(() => undefined);
       if (live && before) {
         live.hash.discard();
@@ -168,7 +171,7 @@ export class FilesystemUploads {
 async function hashFile(path: string, algorithm: string, size: number): Promise<string> {
   const hash = createBlobHash(algorithm, size);
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: WRITE_BUFFER })) await hash.update(chunk as Buffer);
+    for await (const chunk of createReadStream(path, { highWaterMark: READ_BUFFER })) await hash.update(chunk as Buffer);
   } catch (err) {
     hash.discard();
     throw err;
