@@ -75,11 +75,26 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       checks.push({ target: `embedded registry (${scenario}): docker-registry CPU/GiB ÷ gantry serve CPU/GiB ≥ ${EMBEDDED_TARGET}`, measured: s3(ratio), met: ratio >= EMBEDDED_TARGET });
     }
   }
+  for (const scenario of ['push', 'copy', 'pull'] as const) {
+    const ratio = embeddedWallRatio(results.embedded, scenario);
+    if (ratio !== undefined) {
+      checks.push({ target: `embedded registry (${scenario}, 8 streams): gantry serve wall ÷ docker-registry wall ≤ 1 (no slower)`, measured: s3(ratio), met: ratio <= 1 });
+    }
+  }
   return checks;
 }
 
 function cpuPerGiB(rows: EmbeddedRow[]): Spread {
   return spread(rows.map((r) => r.serverCpuSeconds / (r.bytes / GIB)));
+}
+
+/** Median wall time with `gantry serve` over the median with docker-registry, same run. */
+function embeddedWallRatio(rows: EmbeddedRow[], scenario: EmbeddedRow['scenario']): number | undefined {
+  const wall = (server: EmbeddedRow['server']) => rows.filter((r) => r.scenario === scenario && r.server === server).map((r) => r.wallSeconds);
+  const d = wall('docker-registry');
+  const g = wall('gantry serve');
+  if (!d.length || !g.length) return undefined;
+  return spread(g).median / spread(d).median;
 }
 
 function embeddedRatio(rows: EmbeddedRow[], scenario: 'push' | 'copy'): number | undefined {
@@ -105,8 +120,8 @@ export function markdown(results: BenchResults): string {
     }
   }
   if (results.embedded.length) {
-    md += '\n## The embedded registry as the destination (client: gantry)\n\n| scenario | server | wall s | server CPU s | server CPU s per GiB |\n|---|---|---|---|---|\n';
-    for (const scenario of ['push', 'copy'] as const) {
+    md += '\n## The embedded registry as the destination and the source (client: gantry)\n\n| scenario | server | wall s | server CPU s | server CPU s per GiB |\n|---|---|---|---|---|\n';
+    for (const scenario of ['push', 'copy', 'pull'] as const) {
       for (const server of ['docker-registry', 'gantry serve'] as const) {
         const rows = results.embedded.filter((r) => r.scenario === scenario && r.server === server);
         if (!rows.length) continue;
@@ -173,7 +188,10 @@ export function updateReadme(readmePath: string, results: BenchResults, resultsL
   return true;
 }
 
-/** Writes the dated JSON and markdown, `latest.md` and `ratios.svg`; returns the markdown path. */
+/**
+ * Writes the dated JSON and markdown, and for a run with scenarios `latest.md` and `ratios.svg`
+ * (an embedded-registry-only run leaves those to the last full run); returns the markdown path.
+ */
 export function writeResults(dir: string, results: BenchResults): string {
   let stem = `${results.date.slice(0, 10)}-${results.set}`;
   // A second run of the same set on the same day keeps the first: its name gets the time.
@@ -184,7 +202,9 @@ export function writeResults(dir: string, results: BenchResults): string {
   const md = markdown(results);
   writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(dir, `${stem}.md`), md);
-  writeFileSync(join(dir, 'latest.md'), md);
-  writeFileSync(join(dir, 'ratios.svg'), ratiosSvg(results));
+  if (results.scenarios.length) {
+    writeFileSync(join(dir, 'latest.md'), md);
+    writeFileSync(join(dir, 'ratios.svg'), ratiosSvg(results));
+  }
   return join(dir, `${stem}.md`);
 }

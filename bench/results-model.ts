@@ -30,7 +30,8 @@ export interface ScalingRow {
 }
 
 export interface EmbeddedRow {
-  scenario: 'push' | 'copy';
+  /** push and copy: the server receives; pull: it serves. */
+  scenario: 'push' | 'copy' | 'pull';
   server: 'docker-registry' | 'gantry serve';
   run: number;
   bytes: number;

@@ -5,6 +5,7 @@
  *   --quick       256 MiB image, 3 runs; results go to bench/work/results (not committed)
  *   --only a,b    scenarios: push, pull, copy, noop-copy, inspect, tags
  *   --scaling     also the scaling and embedded-registry sections (several minutes more)
+ *   --embedded    only the embedded-registry section (push, copy and pull against docker-registry)
  *   --jobs N      pass --jobs N to gantry (tuning)
  *   --node-flags  flags for gantry's node process, e.g. '--cpu-prof --cpu-prof-dir=DIR' (tuning)
  */
@@ -38,13 +39,14 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     scaling: { type: 'boolean', default: false },
+    embedded: { type: 'boolean', default: false },
     jobs: { type: 'string' },
     'node-flags': { type: 'string' },
   },
 });
 const runs = Number(flags.runs ?? (flags.quick ? 3 : 5));
 if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be an integer from 1 to 50, got ${flags.runs}`);
-const only = new Set((flags.only ?? ALL.join(',')).split(',').map((s) => s.trim()));
+const only = new Set(flags.embedded ? [] : (flags.only ?? ALL.join(',')).split(',').map((s) => s.trim()));
 for (const s of only) if (!ALL.includes(s as Scenario)) throw new Error(`--only: unknown scenario ${s}; known: ${ALL.join(', ')}`);
 const mainBytes = flags.quick ? 256 * MIB : GIB;
 
@@ -182,7 +184,7 @@ async function scaling(ctx: ToolContext, plain: BenchRegistry, tlsReg: BenchRegi
   return rows;
 }
 
-/** Push and copy (gantry as the client) into docker-registry and into `gantry serve`; server CPU per run. */
+/** Push and copy (gantry as the client) into docker-registry and into `gantry serve`, then pull from each; server CPU per run. */
 async function embedded(ctx: ToolContext, image: BenchImage, plain: BenchRegistry, tlsReg: BenchRegistry, pki: ReturnType<typeof createBenchPki>): Promise<EmbeddedRow[]> {
   const rows: EmbeddedRow[] = [];
   const gantryBin = ctx.gantryBin;
@@ -213,6 +215,20 @@ async function embedded(ctx: ToolContext, image: BenchImage, plain: BenchRegistr
       rows.push({ scenario: 'push', server: dest.kind, run: i, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
     }
   }
+  // Serving: both plain servers hold the image from the last push; pull it from each in turn.
+  const outDir = join(scratch, 'embedded-pulled');
+  for (let i = 0; i < EMBEDDED_RUNS; i++) {
+    for (const src of i % 2 ? [servePlain, plain] : [plain, servePlain]) {
+      rmSync(outDir, { recursive: true, force: true });
+      const cpu0 = src.cpuSeconds();
+      const m = await measure(pullArgv('gantry', ctx, image, endpoint(src), outDir));
+      const cpu = src.cpuSeconds() - cpu0;
+      assertPulled('gantry', image, outDir);
+      log(`embedded pull ← ${src.kind}: ${m.wallSeconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s`);
+      rows.push({ scenario: 'pull', server: src.kind, run: i, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
+    }
+  }
+  rmSync(outDir, { recursive: true, force: true });
   return rows;
 }
 
@@ -255,7 +271,7 @@ async function main(): Promise<void> {
   };
   const results: BenchResults = {
     date: new Date().toISOString(),
-    set: [flags.quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(only.size < ALL.length ? ['partial'] : [])].join('-'),
+    set: [flags.quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(flags.embedded ? ['embedded'] : only.size < ALL.length ? ['partial'] : [])].join('-'),
     machine: machine(),
     runs,
     scenarios: [],
@@ -283,11 +299,12 @@ async function main(): Promise<void> {
   // Written after each section, so a failure late in a long run keeps what was measured.
   const save = (): string => writeResults(outDir, results);
   let file = save();
-  if (flags.scaling) {
-    for (const [name, section] of [
-      ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
-      ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
-    ] as const) {
+  const sections = [
+    ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
+    ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
+  ] as const;
+  if (flags.scaling || flags.embedded) {
+    for (const [name, section] of flags.embedded ? sections.slice(1) : sections) {
       try {
         await section();
       } catch (err) {

@@ -41,3 +41,29 @@ test('checkTargets reads the same-run ratio against each target', () => {
   assert.match(svg, /^<svg /);
   assert.equal((svg.match(/<rect /g) ?? []).length, 3);
 });
+
+test('checkTargets compares gantry serve with docker-registry: CPU per GiB received, wall time per scenario', () => {
+  const GIB = 1024 ** 3;
+  const row = (scenario: 'push' | 'copy' | 'pull', server: 'docker-registry' | 'gantry serve', run: number, wallSeconds: number, serverCpuSeconds: number) => ({
+    scenario, server, run, bytes: GIB, wallSeconds, serverCpuSeconds,
+  });
+  const results: BenchResults = {
+    date: '2026-01-01T00:00:00.000Z', set: 'test', runs: 1,
+    machine: { cpus: 2, cpuModel: 'x', memGiB: 1, node: 'v20', skopeo: 's', dockerRegistry: 'd', gantryJobs: '6' },
+    scenarios: [], scaling: [], notes: [],
+    embedded: [
+      row('push', 'docker-registry', 0, 5, 6), row('push', 'gantry serve', 0, 4, 3.9),
+      row('push', 'docker-registry', 1, 5, 6), row('push', 'gantry serve', 1, 4.2, 4.1),
+      row('pull', 'docker-registry', 0, 3, 1), row('pull', 'gantry serve', 0, 3.3, 1),
+    ],
+  };
+  const byTarget = new Map(checkTargets(results).map((c) => [c.target, c]));
+  const cpu = byTarget.get('embedded registry (push): docker-registry CPU/GiB ÷ gantry serve CPU/GiB ≥ 1.5');
+  assert.equal(cpu?.measured, '1.500');
+  assert.equal(cpu?.met, true);
+  assert.equal(byTarget.get('embedded registry (push, 8 streams): gantry serve wall ÷ docker-registry wall ≤ 1 (no slower)')?.met, true);
+  const pull = byTarget.get('embedded registry (pull, 8 streams): gantry serve wall ÷ docker-registry wall ≤ 1 (no slower)');
+  assert.equal(pull?.measured, '1.100');
+  assert.equal(pull?.met, false);
+  assert.equal(byTarget.has('embedded registry (copy, 8 streams): gantry serve wall ÷ docker-registry wall ≤ 1 (no slower)'), false);
+});
