@@ -15,9 +15,18 @@ function chunks(data: Buffer, size: number): Buffer[] {
   return out;
 }
 
-test('writes every byte in order for chunkings below, at and above the batch size', async () => {
+/** Runs `body` with a fresh temporary directory, removed afterwards. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-batched-'));
   try {
+    await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('writes every byte in order for chunkings below, at and above the batch size', () =>
+  inTempDir(async (dir) => {
     const data = randomBytes(2 * WRITE_BATCH_BYTES + 4321);
     for (const size of [1, 1000, 65536, WRITE_BATCH_BYTES, WRITE_BATCH_BYTES + 1, data.length]) {
       const part = size === 1 ? data.subarray(0, 5000) : data;
@@ -27,14 +36,10 @@ test('writes every byte in order for chunkings below, at and above the batch siz
     }
     await pipeline(Readable.from([]), batchedFileWriter(join(dir, 'empty')));
     assert.equal((await readFile(join(dir, 'empty'))).length, 0);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an existing file is refused (wx) and a failing source fails the pipeline', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-batched-'));
-  try {
+test('an existing file is refused (wx) and a failing source fails the pipeline', () =>
+  inTempDir(async (dir) => {
     await writeFile(join(dir, 'there'), 'x');
     await assert.rejects(pipeline(Readable.from([Buffer.from('y')]), batchedFileWriter(join(dir, 'there'))), { code: 'EEXIST' });
     assert.equal(await readFile(join(dir, 'there'), 'utf8'), 'x');
@@ -44,15 +49,11 @@ test('an existing file is refused (wx) and a failing source fails the pipeline',
       },
     });
     await assert.rejects(pipeline(failing, batchedFileWriter(join(dir, 'half'))), /source broke/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('the appender writes from its start offset, taps every chunk in order, and counts what it took', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-batched-'));
-  const file = join(dir, 'data');
-  try {
+test('the appender writes from its start offset, taps every chunk in order, and counts what it took', () =>
+  inTempDir(async (dir) => {
+    const file = join(dir, 'data');
     const head = Buffer.from('already here;');
     await writeFile(file, head);
     const data = randomBytes(3 * WRITE_BATCH_BYTES + 777);
@@ -75,15 +76,11 @@ test('the appender writes from its start offset, taps every chunk in order, and 
     assert.ok(waits > 0);
     assert.ok(Buffer.concat(tapped).equals(data), 'the tap saw every byte in order');
     assert.ok((await readFile(file)).equals(Buffer.concat([head, data])));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a failed append leaves no write landing after the caller truncates back', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-batched-'));
-  const file = join(dir, 'data');
-  try {
+test('a failed append leaves no write landing after the caller truncates back', () =>
+  inTempDir(async (dir) => {
+    const file = join(dir, 'data');
     await writeFile(file, 'abc');
     const handle = await open(file, 'r+');
     try {
@@ -114,7 +111,4 @@ test('a failed append leaves no write landing after the caller truncates back', 
     } finally {
       await handle.close();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
