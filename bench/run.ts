@@ -193,39 +193,35 @@ async function embedded(ctx: ToolContext, image: BenchImage, plain: BenchRegistr
   const serveTls = await startGantryServe(gantryBin, join(scratch, 'serve-tls'), pki);
   servers.push(serveTls);
   await seed(ctx, image, plain);
+  /** One transfer with `server` at the other end: wall time and the server's CPU around it. */
+  const transfer = async (scenario: EmbeddedRow['scenario'], run: number, server: BenchRegistry, argv: string[], check: () => Promise<void> | void): Promise<void> => {
+    const cpu0 = server.cpuSeconds();
+    const m = await measure(argv);
+    const cpu = server.cpuSeconds() - cpu0;
+    await check();
+    log(`embedded ${scenario}, ${server.kind}: ${m.wallSeconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s`);
+    rows.push({ scenario, server: server.kind, run, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
+  };
+  // Each pair alternates which server goes first.
+  const pairs = (a: BenchRegistry, b: BenchRegistry, run: number): BenchRegistry[] => (run % 2 ? [b, a] : [a, b]);
   for (let i = 0; i < EMBEDDED_RUNS; i++) {
-    for (const dest of i % 2 ? [serveTls, tlsReg] : [tlsReg, serveTls]) {
+    for (const dest of pairs(tlsReg, serveTls, i)) {
       await dest.reset();
-      const cpu0 = dest.cpuSeconds();
-      const m = await measure(copyArgv('gantry', ctx, image, endpoint(plain), endpoint(dest)));
-      const cpu = dest.cpuSeconds() - cpu0;
-      await assertHasImage(ctx, endpoint(dest));
-      log(`embedded copy → ${dest.kind}: ${m.wallSeconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s`);
-      rows.push({ scenario: 'copy', server: dest.kind, run: i, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
+      await transfer('copy', i, dest, copyArgv('gantry', ctx, image, endpoint(plain), endpoint(dest)), () => assertHasImage(ctx, endpoint(dest)));
     }
   }
   for (let i = 0; i < EMBEDDED_RUNS; i++) {
-    for (const dest of i % 2 ? [servePlain, plain] : [plain, servePlain]) {
+    for (const dest of pairs(plain, servePlain, i)) {
       await dest.reset();
-      const cpu0 = dest.cpuSeconds();
-      const m = await measure(pushArgv('gantry', ctx, image, endpoint(dest)));
-      const cpu = dest.cpuSeconds() - cpu0;
-      await assertHasImage(ctx, endpoint(dest));
-      log(`embedded push → ${dest.kind}: ${m.wallSeconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s`);
-      rows.push({ scenario: 'push', server: dest.kind, run: i, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
+      await transfer('push', i, dest, pushArgv('gantry', ctx, image, endpoint(dest)), () => assertHasImage(ctx, endpoint(dest)));
     }
   }
   // Serving: both plain servers hold the image from the last push; pull it from each in turn.
   const outDir = join(scratch, 'embedded-pulled');
   for (let i = 0; i < EMBEDDED_RUNS; i++) {
-    for (const src of i % 2 ? [servePlain, plain] : [plain, servePlain]) {
+    for (const src of pairs(plain, servePlain, i)) {
       rmSync(outDir, { recursive: true, force: true });
-      const cpu0 = src.cpuSeconds();
-      const m = await measure(pullArgv('gantry', ctx, image, endpoint(src), outDir));
-      const cpu = src.cpuSeconds() - cpu0;
-      assertPulled('gantry', image, outDir);
-      log(`embedded pull ← ${src.kind}: ${m.wallSeconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s`);
-      rows.push({ scenario: 'pull', server: src.kind, run: i, bytes: image.totalBytes, wallSeconds: m.wallSeconds, serverCpuSeconds: cpu });
+      await transfer('pull', i, src, pullArgv('gantry', ctx, image, endpoint(src), outDir), () => assertPulled('gantry', image, outDir));
     }
   }
   rmSync(outDir, { recursive: true, force: true });

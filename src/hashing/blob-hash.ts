@@ -36,9 +36,9 @@ export function createBlobHash(algorithm: string, expectedSize?: number): BlobHa
   return new WorkerHash(pickHashWorker(), algorithm);
 }
 
-/** A Transform's step: feeds `chunk` to `hash` (if any), then passes it on once the hash can take more. */
-export function hashAndPass(hash: BlobHash | undefined, chunk: Buffer, callback: TransformCallback): void {
-  const wait = hash?.update(chunk);
+/** A Transform's step: feeds `chunk` to `hash`, then passes it on once the hash can take more. */
+export function hashAndPass(hash: BlobHash, chunk: Buffer, callback: TransformCallback): void {
+  const wait = hash.update(chunk);
   if (wait) wait.then(() => callback(null, chunk), callback);
   else callback(null, chunk);
 }

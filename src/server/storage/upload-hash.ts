@@ -27,8 +27,8 @@ export function newLiveHash(sizeHint?: number): LiveHash {
   return { hash: createBlobHash(LIVE_ALGORITHM, sizeHint), size: 0 };
 }
 
-/** A pass-through that feeds every chunk to `hash` (when there is one) and counts bytes. */
-export function hashingCounter(hash: BlobHash | undefined): { stream: Transform; bytes: () => number } {
+/** A pass-through that feeds every chunk to `hash` and counts bytes (the in-memory storage's upload path). */
+export function hashingCounter(hash: BlobHash): { stream: Transform; bytes: () => number } {
   let bytes = 0;
   const stream = new Transform({
     highWaterMark: 1 << 20,
