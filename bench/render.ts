@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { updateReadme, writeResults } from './report.js';
+import { isFullRun, updateReadme, writeResults } from './report.js';
 import type { BenchResults } from './results-model.js';
 
 const file = process.argv[2];
@@ -14,5 +14,5 @@ if (!file) throw new Error('usage: bench/render.ts <results.json>');
 const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const md = writeResults(dirname(resolve(file)), results);
-if (!results.set.includes('quick') && !results.set.includes('partial')) updateReadme(join(root, 'README.md'), results, `bench/results/${basename(md)}`);
+if (isFullRun(results)) updateReadme(join(root, 'README.md'), results, `bench/results/${basename(md)}`);
 process.stdout.write(`${md}\n`);

@@ -173,6 +173,15 @@ const README_START = '<!-- bench:start -->';
 const README_END = '<!-- bench:end -->';
 
 /**
+ * Whether a run may stand in the README: every scenario on the 1 GiB image. Quick, partial
+ * (`--only`) and embedded-only (`--embedded`) runs are kept in bench/results but leave it alone.
+ */
+export function isFullRun(results: BenchResults): boolean {
+  const parts = results.set.split('-');
+  return !['quick', 'partial', 'embedded'].some((p) => parts.includes(p));
+}
+
+/**
  * Puts the main table, the targets and the chart between the README's bench markers (the
  * README owns the words around them). Returns false when the README has no markers.
  */

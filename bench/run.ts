@@ -21,7 +21,7 @@ import { measure, run } from './measure.js';
 import type { Measurement } from './measure.js';
 import { createBenchPki, startBenchDockerRegistry, startGantryServe } from './registries.js';
 import type { BenchRegistry } from './registries.js';
-import { checkTargets, updateReadme, writeResults } from './report.js';
+import { checkTargets, isFullRun, updateReadme, writeResults } from './report.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScalingRow, ScenarioResult } from './results-model.js';
 import type { Sample } from './stats.js';
 import { REPO, TAG, copyArgv, inspectArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
@@ -311,7 +311,7 @@ async function main(): Promise<void> {
       file = save();
     }
   }
-  if (!flags.quick && only.size === ALL.length) {
+  if (isFullRun(results)) {
     const link = `bench/results/${file.split('/').pop() ?? 'latest.md'}`;
     if (updateReadme(join(ROOT, 'README.md'), results, link)) log('README.md: bench section updated');
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTargets, ratiosSvg } from '../../bench/report.js';
+import { checkTargets, isFullRun, ratiosSvg } from '../../bench/report.js';
 import type { BenchResults } from '../../bench/results-model.js';
 import { pairRatio, spread, summarize } from '../../bench/stats.js';
 import type { Sample } from '../../bench/stats.js';
@@ -66,4 +66,13 @@ test('checkTargets compares gantry serve with docker-registry: CPU per GiB recei
   assert.equal(pull?.measured, '1.100');
   assert.equal(pull?.met, false);
   assert.equal(byTarget.has('embedded registry (copy, 8 streams): gantry serve wall ÷ docker-registry wall ≤ 1 (no slower)'), false);
+});
+
+test('only a full run may rewrite the README block (not quick, partial or embedded-only runs)', () => {
+  const run = (set: string) => ({ set }) as BenchResults;
+  assert.equal(isFullRun(run('1GiB')), true);
+  assert.equal(isFullRun(run('1GiB-scaling')), true);
+  assert.equal(isFullRun(run('quick-scaling')), false);
+  assert.equal(isFullRun(run('1GiB-partial')), false);
+  assert.equal(isFullRun(run('1GiB-embedded')), false);
 });
