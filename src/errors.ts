@@ -11,6 +11,8 @@ export const ErrorCode = {
   INVALID_REFERENCE: 'INVALID_REFERENCE',
   /** A malformed option, flag or configuration value (daemon.json, mirrors, insecure registries). */
   INVALID_CONFIG: 'INVALID_CONFIG',
+  /** An option passed to a library entry point that makes no sense (`jobs: NaN`); the message names it. */
+  INVALID_OPTION: 'INVALID_OPTION',
   /** A problem in a certs.d folder: half a client pair, an unreadable file. */
   CERTS_DIR: 'CERTS_DIR',
   /** The TLS handshake failed: unknown CA, bad client certificate, protocol mismatch. */

@@ -19,6 +19,7 @@ import { verifyingStream } from '../image/verify.js';
 import { abortableSleep } from '../transport/layers/retry.js';
 import { errorCodeOf, TransportError } from '../transport/errors.js';
 import { ErrorCode } from '../errors.js';
+import { releaseBody } from '../transport/body.js';
 import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, expectStatus, InvalidResponseError } from './errors.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
@@ -140,7 +141,7 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
     },
     destroy(err, callback) {
       generation++;
-      if (!res.body.destroyed) res.body.destroy();
+      releaseBody(res.body);
       callback(err);
     },
   });
@@ -200,7 +201,7 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
       const req = request(delivered);
       const next = await repo.client.send(req);
       if (body.destroyed) {
-        next.body.destroy();
+        releaseBody(next.body);
         return;
       }
       if (next.status === 206) {

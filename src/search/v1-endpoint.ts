@@ -7,6 +7,7 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import { hostCertsDir } from '../tls/certs-dir.js';
 import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
+import { releaseBody } from '../transport/body.js';
 import { header } from '../transport/types.js';
 import type { Transport } from '../transport/transport.js';
 import { SearchOptionError } from './filters.js';
@@ -80,7 +81,7 @@ async function standaloneFromBody(body: AsyncIterable<unknown> & { destroy(): un
   } catch {
     return true;
   } finally {
-    body.destroy();
+    releaseBody(body);
   }
   try {
     const json: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));

@@ -5,11 +5,30 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import { header, type TransportResponse } from './types.js';
 
+const ignore = (): void => undefined;
+
+/**
+ * Abandons a response body that will not be read (a HEAD's, an error's rest, a reader that
+ * stopped). undici's body emits `error` (RequestAbortedError) when destroyed unread; with no
+ * listener that is an uncaught exception that kills the process (issue 12, item 4). Every
+ * path that gives up a body goes through here: a listener first, then destroy.
+ */
+export function releaseBody(body: { destroyed?: boolean; destroy(err?: Error): unknown; on?(event: 'error', listener: (err: Error) => void): unknown }): void {
+  body.on?.('error', ignore);
+  if (!body.destroyed) body.destroy();
+}
+
+/** Reads and discards what is left of a body (keeps the connection for reuse); never throws. */
+export async function drainBody(body: { dump(): Promise<void>; on?(event: 'error', listener: (err: Error) => void): unknown }): Promise<void> {
+  body.on?.('error', ignore);
+  await body.dump().catch(ignore);
+}
+
 export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers'>, max: number, what: string): Promise<Buffer> {
   // Refused before reading when the server says up front that it is too large.
   const declared = Number(header(res.headers, 'content-length') ?? NaN);
   if (declared > max) {
-    await res.body.dump().catch(() => undefined);
+    await drainBody(res.body);
     throw new GantryError(ErrorCode.TOO_LARGE, `${what} is ${declared} bytes, more than the ${max} gantry reads`);
   }
   const chunks: Buffer[] = [];
@@ -18,7 +37,7 @@ export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers'
     const buf = chunk as Buffer;
     size += buf.length;
     if (size > max) {
-      res.body.destroy();
+      releaseBody(res.body);
       throw new GantryError(ErrorCode.TOO_LARGE, `${what} is larger than ${max} bytes`);
     }
     chunks.push(buf);

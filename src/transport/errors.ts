@@ -6,6 +6,7 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
+import { releaseBody } from './body.js';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec "Error Codes"). */
 export interface RegistryErrorEntry {
@@ -197,7 +198,7 @@ export function parseErrorBody(body: string): RegistryErrorEntry[] {
  * renders it (`DENIED: requested access to the resource is denied`). Reads at most
  * MAX_ERROR_BODY_BYTES of the body and discards the rest.
  */
-export async function errorFromResponse(method: string, url: URL, res: { status: number; headers: Record<string, string | string[] | undefined>; body: { destroy(): unknown; [Symbol.asyncIterator](): AsyncIterator<unknown> } }): Promise<RegistryError> {
+export async function errorFromResponse(method: string, url: URL, res: { status: number; headers: Record<string, string | string[] | undefined>; body: Parameters<typeof releaseBody>[0] & AsyncIterable<unknown> }): Promise<RegistryError> {
   const chunks: Buffer[] = [];
   let size = 0;
   if (method !== 'HEAD') {
@@ -211,7 +212,7 @@ export async function errorFromResponse(method: string, url: URL, res: { status:
       // A body cut off mid-error still leaves us the status.
     }
   }
-  res.body.destroy();
+  releaseBody(res.body);
   const text = Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
   let errors = parseErrorBody(text);
   const www = res.headers['www-authenticate'];
