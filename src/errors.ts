@@ -41,6 +41,8 @@ export const ErrorCode = {
   INVALID_RESPONSE: 'INVALID_RESPONSE',
   /** Credential storage: config.json, credential helpers. */
   CREDENTIALS: 'CREDENTIALS',
+  /** gantry refused to send a credential over plain http to a host that is not configured insecure. */
+  INSECURE_TRANSPORT: 'INSECURE_TRANSPORT',
   /** No endpoint of a registry could be reached. */
   NO_ENDPOINT: 'NO_ENDPOINT',
   /** The operation was aborted by the caller. */

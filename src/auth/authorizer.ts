@@ -1,21 +1,33 @@
 /**
- * The auth layer: answers registry challenges (docker-registry-semantics.md §3.4, §5).
+ * The auth layer: answers registry challenges (docs/docker-rules.md, "Token auth").
  *
- * Challenges are learnt per endpoint (`scheme://host:port/<prefix>/v2/`) from a 401, or fed
- * in from the ping. A request to an endpoint with a challenge is authorized before it is sent:
+ * It sits below the redirect layer, so it sees every hop as its own request and decides
+ * for that hop's origin (issue 12):
+ *   - challenges are learnt per endpoint (`scheme://host:port/<prefix>/v2/`) of the origin
+ *     that sent the 401, or fed in from the ping;
+ *   - credentials go only to a registry origin (one endpoint negotiation recorded for a
+ *     registry the caller named, mirrors excluded): a 401 from any other origin (a storage
+ *     host a registry redirected to, a host it points at) is answered anonymously — a token
+ *     fetched without credentials — or, for Basic, returned as the error it is;
+ *   - tokens are cached per (origin, realm, service, scopes), so a token fetched with one
+ *     registry's credentials is never handed to another origin that names the same realm;
+ *   - stricter than Docker: credentials are never sent to a plain-http token realm unless
+ *     that realm's host is itself insecure (`--insecure-registry`).
+ * A request to an endpoint with a challenge is authorized before it is sent:
  *   - Bearer: a token for the request's scopes (named by the caller, else derived from the
  *     method and path), fetched from the realm with GET (Basic credentials and `account`),
  *     or with the OAuth2 POST form when an identity token is held (falling back to GET when
- *     the server answers 404/405); cached per (realm, service, scopes); concurrent callers
- *     share one exchange; a registry token is sent as it is;
+ *     the server answers 404/405); concurrent callers share one exchange; a registry token
+ *     is sent as it is;
  *   - Basic: the stored user and password, to the registry that challenged for them only.
  * A 401 that names a wider scope (or `insufficient_scope`) widens the scopes once and retries.
- * Credentials come from a CredentialSource keyed by registry host; mirrors get none.
  */
 import { ErrorCode, GantryError } from '../errors.js';
-import { readCapped } from '../transport/body.js';
-import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
-import { headerValues, type Layer, type Send, type TransportRequest, type TransportResponse } from '../transport/types.js';
+import { checkOptions } from '../options.js';
+import { drainBody, readCapped } from '../transport/body.js';
+import { redirect } from '../transport/layers/redirect.js';
+import { isReplayableBody } from '../transport/rules.js';
+import { headerValues, type Layer, type Send, type TransportContext, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { ChallengeStore, parseWwwAuthenticate, pingPathFor, type Challenge } from './challenge.js';
 import { AuthError, authErrorFromResponse } from './errors.js';
 import { redactUrl } from '../redact.js';
@@ -61,10 +73,6 @@ export function scopesFor(method: string, url: URL): Scope[] {
   return scopes;
 }
 
-function replayable(body: TransportRequest['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
-}
-
 export class Authorizer {
   readonly challenges = new ChallengeStore();
   readonly tokens: TokenCache;
@@ -75,10 +83,16 @@ export class Authorizer {
   private readonly credentialCache = new Map<string, Promise<Credentials | undefined>>();
 
   constructor(private readonly options: AuthorizerOptions = {}) {
+    checkOptions('Authorizer', options)
+      .check('credentials', (v) => typeof v === 'object' && v !== null && typeof (v as CredentialSource).resolve === 'function', 'a CredentialSource (an object with resolve(host))')
+      .string('clientId')
+      .boolean('offlineAccess')
+      .func('onRefreshToken')
+      .func('now');
     this.tokens = new TokenCache(options.now ? { now: options.now } : {});
   }
 
-  /** Never send credentials to this origin (a Docker Hub mirror). */
+  /** Never send credentials to this origin, even if it is a registry's. */
   withholdCredentials(origin: string): void {
     this.noCredentials.add(origin);
   }
@@ -88,8 +102,11 @@ export class Authorizer {
     this.challenges.set(pingUrl, parseWwwAuthenticate(wwwAuthenticate));
   }
 
-  private credentialsFor(url: URL): Promise<Credentials | undefined> {
+  /** The user's credentials for a hop's origin: only a registry origin that is not a mirror has any. */
+  private credentialsFor(url: URL, context: TransportContext | undefined): Promise<Credentials | undefined> {
     if (!this.options.credentials || this.noCredentials.has(url.origin)) return Promise.resolve(undefined);
+    const registry = context?.origins.get(url);
+    if (!registry || registry.mirror) return Promise.resolve(undefined);
     const host = registryHostOf(url);
     let p = this.credentialCache.get(host);
     if (!p) {
@@ -100,42 +117,51 @@ export class Authorizer {
   }
 
   layer(): Layer {
-    return (next) => async (req) => {
-      if (req.anonymous) return next(req);
-      const pingPath = pingPathFor(req.url.pathname);
-      if (pingPath === undefined) return next(req);
-      const pingUrl = new URL(pingPath, req.url);
-      let scopes = req.scopes ? parseScopeList(req.scopes.join(' ')) : scopesFor(req.method, req.url);
-      let challenges = this.challenges.get(pingUrl);
-      let authorized = challenges && challenges.length > 0 ? await this.authorize(next, req, challenges, scopes) : req;
-      let res = await next(authorized);
-      for (let round = 0; res.status === 401 && round < 2 && replayable(req.body); round++) {
-        const fresh = parseWwwAuthenticate(headerValues(res.headers, 'www-authenticate'));
-        if (fresh.length === 0) break;
-        const bearer = fresh.find((c) => c.scheme === 'bearer');
-        const sentAuth = authorized !== req;
-        if (sentAuth) {
-          // Widen once when the registry asks for more than the token carried.
-          const asked = bearer?.parameters.scope ? parseScopeList(bearer.parameters.scope) : [];
-          const widened = mergeScopes(scopes, asked);
-          if (!bearer || (scopesCover(scopes, widened) && bearer.parameters.error !== 'insufficient_scope') || round > 0) break;
-          scopes = widened;
-        }
-        this.challenges.set(pingUrl, fresh);
-        challenges = fresh;
-        await res.body.dump().catch(() => undefined);
-        authorized = await this.authorize(next, req, challenges, scopes);
-        if (authorized === req) return next(req);
-        res = await next(authorized);
-      }
-      return res;
+    return (next, context) => {
+      // Token requests follow redirects themselves (the layer above only sees registry requests).
+      const tokenSend = redirect()(next, context);
+      return (req) => this.send(next, tokenSend, context, req);
     };
   }
 
+  /** One hop through the auth layer: authorize for the hop's origin, answer its 401. */
+  private async send(next: Send, tokenSend: Send, context: TransportContext | undefined, req: TransportRequest): Promise<TransportResponse> {
+    if (req.anonymous) return next(req);
+    const pingPath = pingPathFor(req.url.pathname);
+    if (pingPath === undefined) return next(req);
+    const pingUrl = new URL(pingPath, req.url);
+    let scopes = req.scopes ? parseScopeList(req.scopes.join(' ')) : scopesFor(req.method, req.url);
+    let challenges = this.challenges.get(pingUrl);
+    let authorized = challenges && challenges.length > 0 ? await this.authorize(tokenSend, context, req, challenges, scopes) : req;
+    let res = await next(authorized);
+    for (let round = 0; res.status === 401 && round < 2 && isReplayableBody(req.body); round++) {
+      const fresh = parseWwwAuthenticate(headerValues(res.headers, 'www-authenticate'));
+      if (fresh.length === 0) break;
+      const bearer = fresh.find((c) => c.scheme === 'bearer');
+      const sentAuth = authorized !== req;
+      if (sentAuth) {
+        // Widen once when the registry asks for more than the token carried.
+        const asked = bearer?.parameters.scope ? parseScopeList(bearer.parameters.scope) : [];
+        const widened = mergeScopes(scopes, asked);
+        if (!bearer || (scopesCover(scopes, widened) && bearer.parameters.error !== 'insufficient_scope') || round > 0) break;
+        scopes = widened;
+      }
+      this.challenges.set(pingUrl, fresh);
+      challenges = fresh;
+      // Nothing to answer the challenge with (no credentials for this origin, Basic): the 401 stands.
+      const answer = await this.authorize(tokenSend, context, req, challenges, scopes);
+      if (answer === req) break;
+      await drainBody(res.body);
+      authorized = answer;
+      res = await next(authorized);
+    }
+    return res;
+  }
+
   /** Token-server refusals name the registry request they were for, as Docker's do (`GET https://host/v2/…: unauthorized: …`). */
-  private async authorize(send: Send, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
+  private async authorize(send: Send, context: TransportContext | undefined, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
     try {
-      return await this.authorizeOnce(send, req, challenges, scopes);
+      return await this.authorizeOnce(send, context, req, challenges, scopes);
     } catch (err) {
       if (err instanceof AuthError && !err.message.startsWith(`${req.method} `)) {
         throw new AuthError(err.status, err.errors, { message: `${req.method} ${redactUrl(req.url)}: ${err.message}`, url: err.url });
@@ -144,12 +170,12 @@ export class Authorizer {
     }
   }
 
-  private async authorizeOnce(send: Send, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
-    const creds = await this.credentialsFor(req.url);
+  private async authorizeOnce(send: Send, context: TransportContext | undefined, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
+    const creds = await this.credentialsFor(req.url, context);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {
       if (creds?.registryToken) return withAuth(req, `Bearer ${creds.registryToken}`);
-      const token = await this.token(send, req.url, bearer, scopes, creds);
+      const token = await this.token(send, req.url, bearer, scopes, creds, context);
       return withAuth(req, `Bearer ${token.token}`);
     }
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -159,8 +185,11 @@ export class Authorizer {
     return req;
   }
 
-  /** A token for (realm, service, scopes), from the cache or one shared exchange. */
-  async token(send: Send, registryUrl: URL, challenge: Challenge, scopes: Scope[], creds: Credentials | undefined): Promise<TokenResponse> {
+  /**
+   * A token for (origin, realm, service, scopes), from the cache or one shared exchange.
+   * `creds` are the user's for `registryUrl`'s origin (none for a foreign origin).
+   */
+  async token(send: Send, registryUrl: URL, challenge: Challenge, scopes: Scope[], creds: Credentials | undefined, context?: TransportContext): Promise<TokenResponse> {
     const realm = challenge.parameters.realm;
     if (!realm) throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: no realm specified for token auth challenge`);
     let realmUrl: URL;
@@ -173,11 +202,19 @@ export class Authorizer {
       throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: invalid token auth challenge realm: ${realm}`);
     }
     const service = challenge.parameters.service;
-    const key = tokenCacheKey({ realm, ...(service ? { service } : {}), scopes });
+    const key = `${registryUrl.origin} ${tokenCacheKey({ realm, ...(service ? { service } : {}), scopes })}`;
     return this.tokens.getOrFetch(key, async () => {
       this.exchanges.set(key, (this.exchanges.get(key) ?? 0) + 1);
       const host = registryHostOf(registryUrl);
-      const refresh = this.refreshTokens.get(host) ?? creds?.identityToken;
+      const refresh = creds ? (this.refreshTokens.get(host) ?? creds.identityToken) : undefined;
+      const sendsSecret = refresh !== undefined || !!(creds?.username && creds.password);
+      if (sendsSecret && realmUrl.protocol === 'http:' && !(context && (await context.isInsecure(realmUrl.host)))) {
+        throw new GantryError(
+          ErrorCode.INSECURE_TRANSPORT,
+          `${registryUrl.host}: refusing to send credentials to the plain-http token realm ${redactUrl(realmUrl)}; ` +
+            `if that is intended, mark its host insecure with --insecure-registry ${realmUrl.host}`,
+        );
+      }
       const t = refresh ? await this.fetchOAuth(send, realmUrl, service, scopes, creds, refresh) : await this.fetchGet(send, realmUrl, service, scopes, creds);
       if (t.refreshToken && t.refreshToken !== refresh) {
         this.refreshTokens.set(host, t.refreshToken);
@@ -202,7 +239,7 @@ export class Authorizer {
     url.search = params.toString();
     const headers: Record<string, string> = { accept: 'application/json' };
     if (basic) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    return this.exchange(send, { method: 'GET', url, headers, timeout: PING_TIMEOUT_MS });
+    return this.exchange(send, { method: 'GET', url, headers, timeout: 'ping' });
   }
 
   private async fetchOAuth(send: Send, realm: URL, service: string | undefined, scopes: Scope[], creds: Credentials | undefined, refreshToken: string): Promise<TokenResponse> {
@@ -213,10 +250,10 @@ export class Authorizer {
     if (scopes.length > 0) form.set('scope', scopes.map(formatScope).join(' '));
     if (service) form.set('service', service);
     if (this.options.offlineAccess) form.set('access_type', 'offline');
-    const res = await send({ method: 'POST', url: realm, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), timeout: PING_TIMEOUT_MS });
+    const res = await send({ method: 'POST', url: realm, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), timeout: 'ping' });
     if (res.status === 404 || res.status === 405) {
       // The token server has no OAuth2 POST: Docker falls back to GET with what it has.
-      await res.body.dump().catch(() => undefined);
+      await drainBody(res.body);
       return this.fetchGet(send, realm, service, scopes, creds);
     }
     return this.parse(res, realm);

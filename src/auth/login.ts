@@ -6,7 +6,7 @@
  * Mirrors are never used.
  */
 import { ErrorCode, GantryError } from '../errors.js';
-import { negotiate, PING_TIMEOUT_MS } from '../transport/endpoint.js';
+import { negotiate } from '../transport/endpoint.js';
 import { errorFromResponse, statusText } from '../transport/errors.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { Authorizer } from './authorizer.js';
@@ -74,7 +74,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
     const url = new URL(ping.url);
     authorizer.learn(url, ping.challenges);
     // Login asks for no scope: the token only proves the credentials (and brings a refresh token).
-    const res = await transport.send({ method: 'GET', url, scopes: [], timeout: PING_TIMEOUT_MS }).catch((err: unknown) => {
+    const res = await transport.send({ method: 'GET', url, scopes: [], timeout: 'ping' }).catch((err: unknown) => {
       // A token server's refusal reads as Docker's: `GET https://host/v2/: unauthorized: …`.
       if (err instanceof AuthError && !err.message.startsWith('GET ')) throw new GantryError(err.code, `GET ${url.href}: ${err.message}`, { cause: err });
       throw err;

@@ -32,8 +32,10 @@ export const BLOB_RESUME_DELAY_MS = 250;
 
 /** Body errors that mean "the connection broke", not "the caller gave up". */
 const RESUMABLE_CODES = new Set([
-  'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_CLOSED',
+  'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_CLOSED', 'GANTRY_LOW_SPEED',
 ]);
+/** The transport's low-speed cut (timeouts.ts): resumed like any cut, but counted apart, since a drip brings a byte now and then. */
+const LOW_SPEED = 'GANTRY_LOW_SPEED';
 
 export interface BlobHead {
   readonly digest: Digest;
@@ -121,6 +123,7 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
   let delivered = 0;
   let skip = 0;
   let failures = 0;
+  let slowCuts = 0;
   let started = false;
   // Each response body gets a generation; events of a body given up on are ignored.
   let generation = 0;
@@ -188,6 +191,13 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
         return;
       }
       if (broke !== undefined && (!isResumable(broke) || options.signal?.aborted)) throw broke;
+      if (broke instanceof TransportError && broke.cause_code === LOW_SPEED && ++slowCuts > BLOB_RESUME_MAX_ATTEMPTS) {
+        throw new TransportError(ErrorCode.TIMEOUT, 'GET', url, `${what}: the download stalled ${slowCuts} times (under the low-speed limit) at byte ${delivered} of ${desc.size}`, {
+          cause: broke,
+          causeCode: LOW_SPEED,
+          retryable: true,
+        });
+      }
       failures++;
       if (failures > BLOB_RESUME_MAX_ATTEMPTS) {
         throw new TransportError(ErrorCode.CONNECTION, 'GET', url, `${what}: the download broke ${failures} times in a row at byte ${delivered} of ${desc.size}`, {

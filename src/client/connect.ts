@@ -41,11 +41,9 @@ export async function connectRegistry(host: string, purpose: EndpointPurpose, op
     host,
     transport,
     purpose,
-    // Learn from the ping: challenges (so the first request carries auth) and mirrors (which get none).
-    onEndpoint: (ping) => {
-      if (ping.endpoint.mirror) authorizer.withholdCredentials(ping.endpoint.url.origin);
-      authorizer.learn(new URL(ping.url), ping.challenges);
-    },
+    // Learn the ping's challenges, so the first request carries auth. (Mirrors get no
+    // credentials: negotiation records them as mirror origins.)
+    onEndpoint: (ping) => authorizer.learn(new URL(ping.url), ping.challenges),
   });
   return { client, authorizer, close: () => transport.close() };
 }

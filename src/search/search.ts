@@ -13,7 +13,6 @@ import type { Credentials, CredentialSource } from '../auth/keychain.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { splitReposSearchTerm } from '../ref/reference.js';
 import { readCapped } from '../transport/body.js';
-import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { headerValues, type TransportResponse } from '../transport/types.js';
 import { parseFilters, searchCriteria, searchLimit, SearchOptionError, type SearchCriteria } from './filters.js';
@@ -102,6 +101,8 @@ export async function search(term: string, options: SearchOptions = {}): Promise
   try {
     const address = target.official ? INDEX_SERVER : target.indexName;
     const { endpoint, ping } = await resolveV1Endpoint(transport, address, target.indexName, options.signal);
+    // Docker Hub's index is a registry origin too (resolveV1Endpoint records the others).
+    transport.origins.add(endpoint.base.origin, target.indexName);
     const headers: Record<string, string> = { 'x-docker-token': 'true' };
     if (authorizer) {
       await learnV2Challenge(transport, authorizer, endpoint, options.signal);
@@ -140,7 +141,7 @@ function basicAuthorization(creds: Credentials, { always }: { always: boolean })
 /** `PingV2Registry`: `GET <base>/v2/`, any status; the challenges of a 401 are what auth answers. */
 async function learnV2Challenge(transport: Transport, authorizer: Authorizer, endpoint: V1Endpoint, signal: AbortSignal | undefined): Promise<void> {
   const pingUrl = new URL(`${endpoint.base.href.replace(/\/$/, '')}/v2/`);
-  const res = await transport.sendPlain({ method: 'GET', url: pingUrl, timeout: PING_TIMEOUT_MS, ...(signal ? { signal } : {}) });
+  const res = await transport.sendPlain({ method: 'GET', url: pingUrl, timeout: 'ping', ...(signal ? { signal } : {}) });
   await res.body.dump().catch(() => undefined);
   authorizer.learn(pingUrl, res.status === 401 ? headerValues(res.headers, 'www-authenticate') : []);
 }

@@ -6,7 +6,6 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { hostCertsDir } from '../tls/certs-dir.js';
-import { PING_TIMEOUT_MS } from '../transport/endpoint.js';
 import { releaseBody } from '../transport/body.js';
 import { header } from '../transport/types.js';
 import type { Transport } from '../transport/transport.js';
@@ -60,7 +59,7 @@ export interface V1PingResult {
 export async function pingV1(transport: Transport, endpoint: V1Endpoint, signal?: AbortSignal): Promise<V1PingResult> {
   if (v1EndpointString(endpoint) === INDEX_SERVER) return { standalone: false };
   const url = new URL(`${v1EndpointString(endpoint)}_ping`);
-  const res = await transport.sendPlain({ method: 'GET', url, timeout: PING_TIMEOUT_MS, ...(signal ? { signal } : {}) });
+  const res = await transport.sendPlain({ method: 'GET', url, timeout: 'ping', ...(signal ? { signal } : {}) });
   const flag = header(res.headers, 'x-docker-registry-standalone');
   if (flag) {
     await res.body.dump().catch(() => undefined);
@@ -119,6 +118,8 @@ export async function resolveV1Endpoint(transport: Transport, address: string, i
   const https = new URL(parsed.base.href);
   https.protocol = 'https:';
   const endpoint: V1Endpoint = { base: https };
+  // The index searched is a registry origin (user headers go there); so is its http fallback when insecure.
+  transport.origins.add(https.origin, indexName);
   try {
     return { endpoint, ping: await pingV1(transport, endpoint, signal) };
   } catch (e1) {
@@ -137,6 +138,7 @@ export async function resolveV1Endpoint(transport: Transport, address: string, i
     const http = new URL(https.href);
     http.protocol = 'http:';
     const fallback: V1Endpoint = { base: http };
+    transport.origins.add(http.origin, indexName);
     try {
       return { endpoint: fallback, ping: await pingV1(transport, fallback, signal) };
     } catch (e2) {

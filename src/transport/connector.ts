@@ -9,10 +9,9 @@ import type { Socket } from 'node:net';
 import { buildConnector } from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 
-/** Docker's dial timeout. */
-export const CONNECT_TIMEOUT_MS = 30_000;
-/** Docker's TLS handshake timeout. */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+import { CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS } from './timeouts.js';
+
+export { CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS };
 /** TCP keep-alive probe interval (Docker's dialer KeepAlive). */
 export const TCP_KEEPALIVE_MS = 30_000;
 
@@ -21,17 +20,22 @@ export interface ConnectorOptions {
   readonly tls?: ConnectionOptions;
   /** A DNS lookup to use instead of the system's (tests map names to loopback). */
   readonly lookup?: LookupFunction;
+  /** DNS and TCP; default CONNECT_TIMEOUT_MS. */
+  readonly connectMs?: number;
+  /** The TLS handshake; default TLS_HANDSHAKE_TIMEOUT_MS. */
+  readonly handshakeMs?: number;
 }
 
 class ConnectTimeoutError extends Error {
   readonly code = 'UND_ERR_CONNECT_TIMEOUT';
-  constructor(host: string, port: number) {
-    super(`connect timed out after ${CONNECT_TIMEOUT_MS / 1000}s to ${host}:${port}`);
+  constructor(host: string, port: number, ms: number) {
+    super(`connect timed out after ${ms / 1000}s to ${host}:${port}`);
   }
 }
 
 export function createConnector(options: ConnectorOptions): buildConnector.connector {
-  const tlsConnect = options.tls ? buildConnector({ ...(options.tls as buildConnector.BuildOptions), timeout: TLS_HANDSHAKE_TIMEOUT_MS }) : undefined;
+  const connectMs = options.connectMs ?? CONNECT_TIMEOUT_MS;
+  const tlsConnect = options.tls ? buildConnector({ ...(options.tls as buildConnector.BuildOptions), timeout: options.handshakeMs ?? TLS_HANDSHAKE_TIMEOUT_MS }) : undefined;
   return (opts, callback) => {
     if (opts.httpSocket) {
       // Already connected (a proxy tunnel): only the TLS part is ours.
@@ -56,7 +60,7 @@ export function createConnector(options: ConnectorOptions): buildConnector.conne
       }
     };
     const onError = (err: Error) => finish(err, null);
-    const timer = setTimeout(() => finish(new ConnectTimeoutError(opts.hostname, port), null), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(() => finish(new ConnectTimeoutError(opts.hostname, port, connectMs), null), connectMs);
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     socket.once('error', onError);
     socket.once('connect', () => finish(null, socket));

@@ -1,6 +1,6 @@
 /**
  * Endpoint negotiation: which URL, scheme and client certificate reach a registry.
- * Docker's order (docker-registry-semantics.md §3.2): Hub pulls try each mirror, then
+ * Docker's order (docs/docker-rules.md): Hub pulls try each mirror, then
  * registry-1.docker.io; other hosts `https://host`, then `http://host` only when insecure,
  * and never once https reached the server. Within an https endpoint, certs.d client pairs
  * are tried in file-name order (the 2013–2014 Docker behaviour the docs still describe):
@@ -9,13 +9,15 @@
  */
 import { lookupEndpoints, type APIEndpoint, type EndpointPurpose } from '../config/endpoints.js';
 import { ErrorCode, GantryError } from '../errors.js';
-import type { TlsProfile } from '../tls/profile.js';
+import { checkOptions, InvalidOptionError } from '../options.js';
+import { drainBody } from './body.js';
 import { errorCodeOf, isUntrustedCertificate, TransportError } from './errors.js';
 import { Transport, type TransportOptions } from './transport.js';
 import { headerValues } from './types.js';
 
-/** Docker's ping, login and token client timeout. */
-export const PING_TIMEOUT_MS = 15_000;
+import { PING_TIMEOUT_MS } from './timeouts.js';
+
+export { PING_TIMEOUT_MS };
 
 export interface PingAttempt {
   readonly url: string;
@@ -59,7 +61,7 @@ export class NoEndpointError extends GantryError {
 }
 
 const NEXT_PAIR_STATUS = (s: number) => s === 403 || s === 404 || s >= 500;
-/** Errors that mean "the server refused this client certificate" (node-http-stack.md §2.2). */
+/** Errors that mean "the server refused this client certificate": a TLS alert, or the socket cut during the handshake. */
 const REFUSED_CERT = /^(UND_ERR_SOCKET|ECONNRESET|EPIPE|ERR_SSL_|ERR_TLS_|ERR_OSSL_)/;
 
 /** An error's message without its `METHOD URL: ` prefix (the attempt names the URL). */
@@ -70,10 +72,13 @@ function describe(err: unknown): string {
 
 /**
  * Pings `/v2/` on each endpoint of `host` until one answers, trying client pairs in order.
- * The winning TLS profile is remembered by the transport for the origin.
+ * Every endpoint considered is recorded as one of the registry's own origins (user headers
+ * go there; credentials too, unless it is a mirror). The TLS policy holds the candidate
+ * pairs: a refused pair moves its origin to the next one, the pair that answers is settled.
  */
 export async function negotiate(transport: Transport, host: string, purpose: EndpointPurpose = 'pull'): Promise<PingResult> {
   const endpoints = await lookupEndpoints(transport.config, host, { purpose, ...(transport.tlsVerify !== undefined ? { tlsVerify: transport.tlsVerify } : {}) });
+  for (const endpoint of endpoints) transport.origins.add(endpoint.url.origin, host, endpoint.mirror);
   const attempts: PingAttempt[] = [];
   const httpsReached = new Set<string>();
   let lastError: unknown;
@@ -81,20 +86,17 @@ export async function negotiate(transport: Transport, host: string, purpose: End
   for (const endpoint of endpoints) {
     if (endpoint.url.protocol === 'http:' && httpsReached.has(endpoint.url.host)) continue;
     const url = new URL('v2/', endpoint.url.href.endsWith('/') ? endpoint.url : `${endpoint.url.href}/`);
-    const certs = await transport.certsFor(endpoint.host);
-    const pairs = endpoint.url.protocol === 'https:' && certs.clients.length > 0 ? certs.clients : [undefined];
-    for (let i = 0; i < pairs.length; i++) {
-      const client = pairs[i];
-      const last = i === pairs.length - 1;
-      const profile: TlsProfile | undefined =
-        endpoint.url.protocol === 'https:' ? { verify: endpoint.tlsVerify, ca: certs.ca, certsDir: certs.dir, ...(client ? { client } : {}) } : undefined;
+    const certs = await transport.tls.certsFor(url.host);
+    for (;;) {
+      const profile = await transport.tls.profileFor(url);
+      const client = profile?.client;
       try {
-        const res = await transport.sendPlain({ method: 'GET', url, timeout: PING_TIMEOUT_MS, ...(profile ? { tlsProfile: profile } : {}) });
-        await res.body.dump().catch(() => undefined);
+        const res = await transport.sendPlain({ method: 'GET', url, timeout: 'ping' });
+        await drainBody(res.body);
         attempts.push({ url: url.href, status: res.status, ...(client ? { clientCertificate: client.certFile } : {}) });
         if (endpoint.url.protocol === 'https:') httpsReached.add(endpoint.url.host);
-        if (client && !last && NEXT_PAIR_STATUS(res.status)) continue;
-        if (profile) transport.rememberProfile(endpoint.url.origin, profile);
+        if (client && NEXT_PAIR_STATUS(res.status) && (await transport.tls.refuse(url, profile))) continue;
+        await transport.tls.settle(url, profile);
         const apiVersion = headerValues(res.headers, 'docker-distribution-api-version')[0];
         return {
           registry: host,
@@ -115,7 +117,8 @@ export async function negotiate(transport: Transport, host: string, purpose: End
         firstError ??= error;
         lastError = error;
         const code = (err instanceof TransportError ? err.cause_code : errorCodeOf(err)) ?? '';
-        if (client && !last && REFUSED_CERT.test(code)) continue;
+        if (client && REFUSED_CERT.test(code) && (await transport.tls.refuse(url, profile))) continue;
+        await transport.tls.reset(url);
         break;
       }
     }
@@ -146,6 +149,8 @@ export interface PingOptions extends TransportOptions {
 
 /** Pings a registry with a transport of its own: the library call behind `gantry ping`. */
 export async function ping(host: string, options: PingOptions = {}): Promise<PingResult> {
+  if (typeof host !== 'string' || host === '') throw new InvalidOptionError('ping', 'host', host, 'a registry host[:port]');
+  checkOptions('ping', options).oneOf('purpose', ['pull', 'push', 'login']);
   const transport = new Transport(options);
   try {
     return await negotiate(transport, host, options.purpose ?? 'push');

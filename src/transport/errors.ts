@@ -7,6 +7,7 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { releaseBody } from './body.js';
+import { RETRYABLE_STATUSES } from './rules.js';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec "Error Codes"). */
 export interface RegistryErrorEntry {
@@ -39,7 +40,7 @@ export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 const TLS_CODES = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH|ERR_OSSL_)/;
 const UNTRUSTED_CODES = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED)$/;
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'GANTRY_HANDSHAKE_TIMEOUT', 'GANTRY_REQUEST_TIMEOUT']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'GANTRY_HANDSHAKE_TIMEOUT', 'GANTRY_REQUEST_TIMEOUT', 'GANTRY_LOW_SPEED']);
 const RETRYABLE_CONNECTION = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CLOSED']);
 
 /** A failure below HTTP: the request got no response. */
@@ -129,7 +130,6 @@ function renderEntry(e: RegistryErrorEntry): string {
 }
 
 const STATUS_CODE: Record<number, ErrorCode> = { 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.DENIED, 404: ErrorCode.NOT_FOUND, 429: ErrorCode.TOO_MANY_REQUESTS };
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 /** A response whose status the caller did not expect, with the registry's own error list. */
 export class RegistryError extends GantryError {
@@ -151,7 +151,7 @@ export class RegistryError extends GantryError {
           : registryCode === 'TOOMANYREQUESTS'
             ? ErrorCode.TOO_MANY_REQUESTS
             : (STATUS_CODE[status] ?? ErrorCode.REGISTRY);
-    super(code, `${method} ${u}: ${what}`, { retryable: RETRYABLE_STATUS.has(status) });
+    super(code, `${method} ${u}: ${what}`, { retryable: RETRYABLE_STATUSES.has(status) });
     this.name = 'RegistryError';
     this.status = status;
     this.method = method;

@@ -1,33 +1,43 @@
 /**
- * The transport: how gantry reaches registries. It owns the connection pools and the
- * per-origin TLS decisions, and exposes `send`, the layer stack every request goes through.
+ * The transport: how gantry reaches registries. It owns the connection pools, the per-host
+ * TLS policy and the set of registry origins, and exposes `send`, the layer stack every
+ * request goes through.
  *
  * A request's path, top to bottom (the only place the order is written):
  *
  *   caller (client / auth)           builds TransportRequest
  *     │
- *     ├─ retry       idempotent requests with replayable bodies: connection errors, 408/429/5xx,
- *     │              backoff with full jitter, Retry-After; above auth, so each try is the
- *     │              authenticated request and a 401 is auth's business, not a retry
- *     ├─ auth        (added by src/auth: challenges, tokens; sits above redirect)
- *     ├─ redirect    follows ≤10 hops itself; Authorization only back to the first origin
- *     ├─ user-agent  User-Agent and X-Meta-* on every hop, token requests included
- *     ├─ log         --debug trail, redacted
- *     └─ http        undici request on the pool of (origin, TLS profile, proxy)
- *                      └─ pools → connector: TCP 30 s, TLS ≥1.2 10 s, certs.d roots/client pair
+ *     ├─ retry         idempotent requests with replayable bodies: connection errors, 408/429/5xx,
+ *     │                backoff with full jitter, Retry-After; each try follows redirects anew
+ *     ├─ redirect      follows ≤10 hops itself; every hop is a new request for its own origin,
+ *     │                seen by every layer below; the caller's Authorization/Cookie never leave
+ *     │                the first origin; never https → http
+ *     ├─ (caller)      the auth layer (src/auth): credentials and challenges of the hop's origin,
+ *     │                and only for a registry origin
+ *     ├─ user headers  the user's extra headers, to registry origins only
+ *     ├─ user-agent    on every hop, token requests included
+ *     ├─ log           --debug trail, redacted
+ *     └─ http          undici request; low-speed limit on the body
+ *                        └─ pools → TLS policy (certs.d roots, the client pair of the origin)
+ *                             → connector: TCP 30 s, TLS ≥1.2 10 s
  */
 import type { LookupFunction } from 'node:net';
-import { defaultCertsDir, hostCertsDir, readCertsDirectory, type CertsDirectory } from '../tls/certs-dir.js';
-import type { TlsProfile } from '../tls/profile.js';
 import { ServiceConfig } from '../config/service-config.js';
+import { checkOptions } from '../options.js';
+import { defaultCertsDir, type CertsDirectory } from '../tls/certs-dir.js';
+import { TlsPolicy } from '../tls/policy.js';
+import type { TlsProfile } from '../tls/profile.js';
+import { RegistryOrigins } from './origins.js';
 import { PoolSet } from './pools.js';
 import { proxyFromEnvironment } from './proxy.js';
-import type { Layer, Send } from './types.js';
+import { resolveTimeouts, type TimeoutOptions, type Timeouts } from './timeouts.js';
+import type { Layer, Send, TransportContext } from './types.js';
 import { httpSend } from './layers/http.js';
 import { requestLog, type LogSink } from './layers/log.js';
 import { redirect } from './layers/redirect.js';
-import { retry, type RetryPolicy } from './layers/retry.js';
+import { checkRetryPolicy, retry, type RetryPolicy } from './layers/retry.js';
 import { defaultUserAgent, userAgent } from './layers/user-agent.js';
+import { userHeaders } from './layers/user-headers.js';
 
 export interface TransportOptions {
   /** Insecure registries and mirrors. Default: loopback insecure, no mirrors. */
@@ -41,7 +51,10 @@ export interface TransportOptions {
   readonly tlsVerify?: boolean;
   /** Appended to gantry's User-Agent. */
   readonly userAgent?: string;
-  /** Extra headers on every request (Docker's meta headers, `X-Meta-*`). */
+  /**
+   * Extra headers (Docker's meta headers, `X-Meta-*`, `--header`), sent to the registries'
+   * own origins only: never to a redirect's storage host or a token realm.
+   */
   readonly headers?: Record<string, string>;
   /** Environment for proxy variables. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
@@ -51,86 +64,87 @@ export interface TransportOptions {
   readonly maxConnectionsPerOrigin?: number;
   /** The `--debug` trail. Lines are already redacted. */
   readonly log?: LogSink;
-  /** Layers the caller puts on top of redirect (the auth layer). Outermost first. */
+  /** Layers the caller puts below redirect (the auth layer). Outermost first. */
   readonly layers?: readonly Layer[];
   /** Retries of idempotent requests (`send` only, not `sendPlain`). `false` disables them. Default: the RETRY_* constants. */
   readonly retry?: RetryPolicy | false;
+  /** Time limits (connect, handshake, ping, headers, idle body, low speed). Default: Docker's. */
+  readonly timeouts?: TimeoutOptions;
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function checkTransportOptions(options: TransportOptions): void {
+  checkOptions('Transport', options)
+    .check('config', (v) => v instanceof ServiceConfig, 'a ServiceConfig')
+    .string('certsDir')
+    .boolean('tlsVerify')
+    .check('userAgent', (v) => typeof v === 'string' && !/[\r\n]/.test(v), 'a string without line breaks')
+    .check(
+      'headers',
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, x]) => HEADER_NAME.test(k) && typeof x === 'string' && !/[\r\n\0]/.test(x)),
+      'an object of header names to single-line string values',
+    )
+    .object('env')
+    .func('lookup')
+    .integer('maxConnectionsPerOrigin', 1, 1024)
+    .func('log')
+    .check('layers', (v) => Array.isArray(v) && v.every((l) => typeof l === 'function'), 'an array of layer functions')
+    .check('retry', (v) => v === false || (typeof v === 'object' && v !== null), 'false or a RetryPolicy');
+  if (options.retry) checkRetryPolicy(options.retry, 'Transport: retry');
 }
 
 export class Transport {
   readonly config: ServiceConfig;
   readonly certsDir: string;
   readonly tlsVerify: boolean | undefined;
+  /** Time limits in force. */
+  readonly timeouts: Timeouts;
+  /** The per-host TLS policy: certs.d, the candidate client pairs, the pair each origin settled on. */
+  readonly tls: TlsPolicy;
+  /** The registries' own origins (recorded by endpoint negotiation). */
+  readonly origins = new RegistryOrigins();
   readonly send: Send;
-  /** The bottom of the stack without caller layers: for token and ping requests. */
+  /** The stack without retries and caller layers: for token and ping requests. */
   readonly sendPlain: Send;
   private readonly pools: PoolSet;
-  private readonly certsCache = new Map<string, Promise<CertsDirectory>>();
-  /** Profiles decided by endpoint negotiation (the client pair that worked), by origin. */
-  private readonly chosen = new Map<string, TlsProfile>();
-  /** Profiles of origins no negotiation chose for (redirect targets, token realms), by origin. */
-  private readonly defaults = new Map<string, Promise<TlsProfile>>();
 
   constructor(options: TransportOptions = {}) {
+    checkTransportOptions(options);
     this.config = options.config ?? ServiceConfig.create({});
     this.certsDir = options.certsDir ?? defaultCertsDir(options.env ?? process.env);
     this.tlsVerify = options.tlsVerify;
+    this.timeouts = resolveTimeouts(options.timeouts, 'Transport');
+    this.tls = new TlsPolicy({ certsDir: this.certsDir, config: this.config, ...(this.tlsVerify !== undefined ? { tlsVerify: this.tlsVerify } : {}) });
     this.pools = new PoolSet({
       proxy: proxyFromEnvironment(options.env ?? process.env),
+      tls: this.tls,
+      timeouts: this.timeouts,
       ...(options.lookup ? { lookup: options.lookup } : {}),
       ...(options.maxConnectionsPerOrigin ? { maxConnectionsPerOrigin: options.maxConnectionsPerOrigin } : {}),
     });
-    const bottom = httpSend({ dispatcherFor: (url, tls) => this.pools.dispatcherFor(url, tls), profileFor: (url) => this.profileFor(url) });
-    const stack: Layer[] = [redirect(), userAgent(defaultUserAgent(options.userAgent), options.headers ?? {})];
-    if (options.log) stack.push(requestLog(options.log));
-    this.sendPlain = compose(stack, bottom);
+    const context: TransportContext = { origins: this.origins, timeouts: this.timeouts, isInsecure: async (host) => !(await this.tls.verifies(host)) };
+    const bottom = httpSend({ dispatcherFor: (url) => this.pools.dispatcherFor(url), timeouts: this.timeouts });
+    const below: Layer[] = [userHeaders(options.headers ?? {}, this.origins), userAgent(defaultUserAgent(options.userAgent))];
+    if (options.log) below.push(requestLog(options.log));
+    this.sendPlain = compose([redirect(), ...below], bottom, context);
     const retries = options.retry === false ? [] : [retry(options.retry ?? {})];
-    this.send = compose([...retries, ...(options.layers ?? [])], this.sendPlain);
+    this.send = compose([...retries, redirect(), ...(options.layers ?? []), ...below], bottom, context);
   }
 
   /** A host's certs.d folder, read once per transport. */
   certsFor(host: string): Promise<CertsDirectory> {
-    let p = this.certsCache.get(host);
-    if (!p) {
-      p = readCertsDirectory(hostCertsDir(this.certsDir, host));
-      this.certsCache.set(host, p);
-      p.catch(() => this.certsCache.delete(host));
-    }
-    return p;
+    return this.tls.certsFor(host);
   }
 
   /** Whether TLS to `host` is verified: the override, else Docker's insecure-registry rule. */
-  async verifies(host: string): Promise<boolean> {
-    if (this.tlsVerify !== undefined) return this.tlsVerify;
-    return this.config.isSecureIndex(host);
+  verifies(host: string): Promise<boolean> {
+    return this.tls.verifies(host);
   }
 
-  /**
-   * The TLS profile of an https origin: the one endpoint negotiation chose, else certs.d's
-   * roots with its first client pair, verified unless the host is insecure.
-   */
-  async profileFor(url: URL): Promise<TlsProfile | undefined> {
-    if (url.protocol !== 'https:') return undefined;
-    const chosen = this.chosen.get(url.origin);
-    if (chosen) return chosen;
-    // Decided once per origin: the insecure check may resolve the host (CIDR rules), which
-    // must not happen on every request to a storage or token host.
-    let p = this.defaults.get(url.origin);
-    if (!p) {
-      p = (async () => {
-        const certs = await this.certsFor(url.host);
-        const client = certs.clients[0];
-        return { verify: await this.verifies(url.host), ca: certs.ca, certsDir: certs.dir, ...(client ? { client } : {}) };
-      })();
-      this.defaults.set(url.origin, p);
-      p.catch(() => this.defaults.delete(url.origin));
-    }
-    return p;
-  }
-
-  /** Remembers the profile that worked for an origin, for the life of the transport. */
-  rememberProfile(origin: string, profile: TlsProfile): void {
-    this.chosen.set(origin, profile);
+  /** The TLS profile requests to an https origin use now (after any client-pair fallback). */
+  profileFor(url: URL): Promise<TlsProfile | undefined> {
+    return this.tls.profileFor(url);
   }
 
   async close(): Promise<void> {
@@ -138,6 +152,6 @@ export class Transport {
   }
 }
 
-export function compose(layers: readonly Layer[], bottom: Send): Send {
-  return layers.reduceRight<Send>((next, layer) => layer(next), bottom);
+export function compose(layers: readonly Layer[], bottom: Send, context: TransportContext): Send {
+  return layers.reduceRight<Send>((next, layer) => layer(next, context), bottom);
 }

@@ -5,7 +5,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { TlsProfile } from '../tls/profile.js';
+import type { RegistryOrigins } from './origins.js';
+import type { Timeouts } from './timeouts.js';
 
 export type Headers = Record<string, string>;
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -16,8 +17,11 @@ export interface TransportRequest {
   readonly headers?: Headers;
   /** A Buffer or string is replayable (redirects, retries); a stream is sent once. */
   readonly body?: Buffer | string | Readable | null;
-  /** A total deadline in ms for this request, body included (ping, login and token requests: 15 s). */
-  readonly timeout?: number;
+  /**
+   * A total deadline in ms for this request, body included; `'ping'` is the transport's
+   * ping/login/token deadline (Docker's 15 s, `timeouts.pingMs`).
+   */
+  readonly timeout?: number | 'ping';
   readonly signal?: AbortSignal;
   /** `manual` returns 3xx responses as they are. Default `follow`. */
   readonly redirect?: 'follow' | 'manual';
@@ -29,10 +33,8 @@ export interface TransportRequest {
    * names `pull,push` for all its requests, so that one token serves the whole operation.
    */
   readonly scopes?: readonly string[];
-  /** Send no credentials (pings, redirect targets, anonymous checks). */
+  /** Send no credentials (pings, anonymous checks). */
   readonly anonymous?: boolean;
-  /** Endpoint negotiation only: the TLS profile to use instead of the origin's. */
-  readonly tlsProfile?: TlsProfile;
 }
 
 export interface TransportResponse {
@@ -44,7 +46,22 @@ export interface TransportResponse {
 }
 
 export type Send = (req: TransportRequest) => Promise<TransportResponse>;
-export type Layer = (next: Send) => Send;
+
+/** What a layer may ask of the transport it sits in, for the origin of each request it sees. */
+export interface TransportContext {
+  /** The registries' own origins: everything else is foreign. */
+  readonly origins: RegistryOrigins;
+  readonly timeouts: Timeouts;
+  /** Whether `host` (`host[:port]`) is insecure: an insecure registry, or every host under `tlsVerify: false`. */
+  isInsecure(host: string): Promise<boolean>;
+}
+
+/**
+ * One layer of the stack. Layers below the redirect layer see every hop as a request of its
+ * own and decide for that hop's origin. The transport always passes its context; a layer
+ * composed by hand without one treats every origin as foreign.
+ */
+export type Layer = (next: Send, context?: TransportContext) => Send;
 
 /** The first value of a response header. */
 export function header(headers: ResponseHeaders, name: string): string | undefined {

@@ -17,6 +17,7 @@ import { ErrorCode, GantryError } from '../../src/errors.js';
 import { Digest } from '../../src/ref/digest.js';
 import { RegistryError } from '../../src/transport/errors.js';
 import { Transport, type TransportOptions } from '../../src/transport/transport.js';
+import type { Layer } from '../../src/transport/types.js';
 import { startHttpServer, type TestServer } from '../helpers/servers.js';
 
 const NO_CERTS = join(tmpdir(), 'gantry-client-test-no-certs.d');
@@ -216,14 +217,15 @@ describe('redirects to storage', () => {
     });
     servers.push(storage);
     const registrySaw: (string | undefined)[] = [];
-    const withAuth = (next: (r: never) => unknown) => (req: { headers?: Record<string, string> }) => next({ ...req, headers: { ...req.headers, authorization: 'Bearer registry-token' } } as never);
+    // A caller's auth layer sits below redirect and sees each hop: it authorizes registry origins only.
+    const withAuth: Layer = (next, context) => (req) => (context?.origins.has(req.url) ? next({ ...req, headers: { ...req.headers, authorization: 'Bearer registry-token' } }) : next(req));
     const { client } = await setup(
       (req, res) => {
         registrySaw.push(req.headers.authorization);
         res.writeHead(307, { location: `http://${storage.host}/bucket/blob?signature=x` });
         res.end();
       },
-      { layers: [withAuth as never] },
+      { layers: [withAuth] },
     );
     const got = await collect(await client.repository('app').getBlob({ digest: Digest.parse(sha(blob)), size: blob.length }));
     assert.ok(got.equals(blob));

@@ -145,13 +145,15 @@ describe('redirects', () => {
     await t.close();
   });
 
-  test('User-Agent and meta headers go on every hop', async () => {
+  test('User-Agent goes on every hop, meta headers only to the registry origin', async () => {
     const t = new Transport({ certsDir: certsRoot, userAgent: 'ci-bot/1.0', headers: { 'X-Meta-Source': 'tests' } });
+    t.origins.add(`http://${a.host}`, a.host);
     await send(t, `http://${a.host}/cross`);
     for (const seen of [a.seen.at(-1)!, b.seen.at(-1)!]) {
       assert.match(String(seen.headers['user-agent']), /^gantry\/\d+\.\d+\.\d+ node\/\d+\.\d+\.\d+ linux\/\w+ ci-bot\/1\.0$/);
-      assert.equal(seen.headers['x-meta-source'], 'tests');
     }
+    assert.equal(a.seen.at(-1)!.headers['x-meta-source'], 'tests');
+    assert.equal(b.seen.at(-1)!.headers['x-meta-source'], undefined, 'the redirect target is another origin');
     await t.close();
   });
 });

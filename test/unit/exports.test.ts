@@ -67,6 +67,9 @@ expectType<Equals<Parameters<typeof gantry.copy>[0], string | gantry.ImageLocati
 expectType<Equals<ReturnType<typeof gantry.copy>, Promise<gantry.CopyResult>>>(true);
 expectType<Equals<ReturnType<typeof gantry.inspect>, Promise<gantry.InspectResult>>>(true);
 expectType<Equals<ReturnType<typeof gantry.ping>, Promise<gantry.PingResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.listTagPages>, AsyncIterableIterator<ListPage>>>(true);
+expectType<Equals<ReturnType<typeof gantry.listCatalogPages>, AsyncIterableIterator<ListPage>>>(true);
+expectType<Equals<ReturnType<typeof gantry.listTags>, Promise<string[]>>>(true);
 expectType<Equals<ReturnType<typeof gantry.login>, Promise<gantry.LoginResult>>>(true);
 expectType<Equals<ReturnType<typeof gantry.Reference.parse>, gantry.Reference>>(true);
 expectType<Equals<ConstructorParameters<typeof gantry.Transport>[0], gantry.TransportOptions | undefined>>(true);
@@ -109,6 +112,8 @@ describe('public exports', () => {
       'InvalidResponseError',
       'Keychain',
       'LOGIN_SUCCEEDED',
+      'MAX_COLLECTED_LIST_BYTES',
+      'MAX_COLLECTED_LIST_ENTRIES',
       'MAX_CONFIG_BYTES',
       'MAX_CONNECTIONS_PER_ORIGIN',
       'MAX_LIST_PAGES',
@@ -172,6 +177,8 @@ describe('public exports', () => {
       'isSchema1',
       'issueCertificate',
       'listCatalog',
+      'listCatalogPages',
+      'listTagPages',
       'listTags',
       'login',
       'loginRegistryHost',
@@ -226,6 +233,8 @@ describe('public exports', () => {
       'BLOB_RESUME_MAX_ATTEMPTS',
       'DEFAULT_CHUNK_BYTES',
       'InvalidResponseError',
+      'MAX_COLLECTED_LIST_BYTES',
+      'MAX_COLLECTED_LIST_ENTRIES',
       'MAX_LIST_PAGES',
       'MAX_LIST_PAGE_BYTES',
       'MAX_REFERRERS_PAGES',
@@ -252,6 +261,7 @@ describe('public exports', () => {
       'RETRY_MAX_DELAY_MS',
       'abortableSleep',
       'backoffDelay',
+      'checkRetryPolicy',
       'isReplayable',
       'retry',
     ]);
@@ -263,5 +273,7 @@ describe('public exports', () => {
     assert.equal(client.UPLOAD_MAX_ATTEMPTS, 3);
     assert.equal(client.BLOB_RESUME_MAX_ATTEMPTS, 5);
     assert.equal(client.MAX_LIST_PAGE_BYTES, 16 * 1024 * 1024);
+    assert.equal(client.MAX_COLLECTED_LIST_BYTES, 32 * 1024 * 1024);
+    assert.equal(client.MAX_COLLECTED_LIST_ENTRIES, 1_000_000);
   });
 });

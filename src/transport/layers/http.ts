@@ -1,25 +1,28 @@
 /**
- * The bottom of the stack: one request through undici on the dispatcher of its origin and
- * TLS profile. Errors become TransportErrors; a `timeout` is a total deadline.
+ * The bottom of the stack: one request through undici on the dispatcher of its origin (the
+ * pools ask the TLS policy for that origin's profile). Errors become TransportErrors; a
+ * `timeout` is a total deadline (`'ping'`: the transport's ping/login/token deadline); every
+ * response body is watched by the low-speed limit.
  */
 import type { Dispatcher } from 'undici';
-import type { TlsProfile } from '../../tls/profile.js';
 import { toTransportError, TransportError } from '../errors.js';
 import { ErrorCode } from '../../errors.js';
+import { watchLowSpeed } from '../low-speed.js';
+import type { Timeouts } from '../timeouts.js';
 import type { Send, TransportRequest } from '../types.js';
 
 export interface HttpSendOptions {
-  /** The dispatcher for a URL and TLS profile. */
-  dispatcherFor(url: URL, tls: TlsProfile | undefined): Dispatcher;
-  /** The TLS profile of an origin (certs.d, verification). */
-  profileFor(url: URL): Promise<TlsProfile | undefined>;
+  /** The dispatcher for a request to `url`. */
+  dispatcherFor(url: URL): Promise<Dispatcher>;
+  readonly timeouts: Timeouts;
 }
 
 export function httpSend(options: HttpSendOptions): Send {
+  const { timeouts } = options;
   return async (req: TransportRequest) => {
-    const tls = req.url.protocol === 'https:' ? (req.tlsProfile ?? (await options.profileFor(req.url))) : undefined;
-    const dispatcher = options.dispatcherFor(req.url, tls);
-    const deadline = req.timeout !== undefined ? AbortSignal.timeout(req.timeout) : undefined;
+    const dispatcher = await options.dispatcherFor(req.url);
+    const ms = req.timeout === 'ping' ? timeouts.pingMs : req.timeout;
+    const deadline = ms !== undefined ? AbortSignal.timeout(ms) : undefined;
     const signal = deadline && req.signal ? AbortSignal.any([deadline, req.signal]) : (deadline ?? req.signal);
     try {
       // The dispatcher's own request(), not undici's top-level one: the CLI bundle carries
@@ -32,10 +35,24 @@ export function httpSend(options: HttpSendOptions): Send {
         body: req.body ?? null,
         ...(signal ? { signal } : {}),
       });
+      if (timeouts.lowSpeed && req.method !== 'HEAD') {
+        const limit = timeouts.lowSpeed;
+        watchLowSpeed(res.body, limit, (received, elapsed) => {
+          res.body.destroy(
+            new TransportError(
+              ErrorCode.TIMEOUT,
+              req.method,
+              req.url,
+              `the response body stalled: ${received} bytes in ${(elapsed / 1000).toFixed(1)}s, under the low-speed limit of ${limit.bytesPerSecond} bytes/s for ${limit.windowMs / 1000}s`,
+              { retryable: true, causeCode: 'GANTRY_LOW_SPEED' },
+            ),
+          );
+        });
+      }
       return { status: res.statusCode, headers: res.headers, url: req.url, body: res.body };
     } catch (err) {
       if (deadline?.aborted && !req.signal?.aborted) {
-        throw new TransportError(ErrorCode.TIMEOUT, req.method, req.url, `timed out after ${req.timeout! / 1000}s`, { cause: err, retryable: true, causeCode: 'GANTRY_REQUEST_TIMEOUT' });
+        throw new TransportError(ErrorCode.TIMEOUT, req.method, req.url, `timed out after ${ms! / 1000}s`, { cause: err, retryable: true, causeCode: 'GANTRY_REQUEST_TIMEOUT' });
       }
       throw toTransportError(err, req.method, req.url);
     }

@@ -1,32 +1,35 @@
 /**
- * Redirects are followed here, not by undici, so that credentials never cross hosts:
+ * Redirects are followed here, not by undici, so that credentials never cross hosts. The
+ * layer sits above auth and the user's headers: each hop is a new request for a new origin,
+ * and the layers below decide credentials, challenges, headers and TLS for that origin.
  *  - at most MAX_REDIRECTS hops;
- *  - every header is carried over except `Authorization`, which only goes back to the
- *    origin of the first request (the one that was authenticated) — a blob redirect to a
- *    storage host gets none (distribution-spec: "MUST NOT forward Authorization headers
- *    across host boundaries"; moby TestTokenPassThruDifferentHost);
+ *  - the caller's headers are carried over except `Authorization`, which only goes back to
+ *    the origin of the first request — a blob redirect to a storage host gets none
+ *    (distribution-spec: "MUST NOT forward Authorization headers across host boundaries";
+ *    moby TestTokenPassThruDifferentHost);
  *  - never from https to http;
  *  - 303 turns into a GET without a body; a streamed body cannot be replayed, so a 307/308
  *    answering a streamed upload is returned to the caller as is;
- *  - Docker Hub v1 search may opt into Docker's trusted-location rule (§1.8).
+ *  - Docker Hub v1 search may opt into Docker's trusted-location rule (docs/docker-rules.md).
  */
 import { ErrorCode } from '../../errors.js';
 import { TransportError } from '../errors.js';
-import { header, type Headers, type Layer, type TransportRequest } from '../types.js';
+import { drainBody } from '../body.js';
+import { isReplayableBody } from '../rules.js';
+import { header, type Headers, type Layer } from '../types.js';
 
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+/** Headers of the caller that never go to another origin than the first. */
+const CROSS_ORIGIN_DROPPED = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
-/** Docker's `trustedLocation`: https and a docker.com / docker.io host (§1.8). */
+/** Docker's `trustedLocation`: https and a docker.com / docker.io host. */
 export function isTrustedLocation(url: URL): boolean {
   if (url.protocol !== 'https:') return false;
   const host = url.hostname.toLowerCase();
   return host === 'docker.com' || host === 'docker.io' || host.endsWith('.docker.com') || host.endsWith('.docker.io');
 }
 
-function replayable(body: TransportRequest['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
-}
 
 export function redirect(): Layer {
   return (next) => async (first) => {
@@ -37,8 +40,8 @@ export function redirect(): Layer {
       const location = header(res.headers, 'location');
       if (!REDIRECT_STATUS.has(res.status) || !location) return res;
       const seeOther = res.status === 303 || ((res.status === 301 || res.status === 302) && req.method === 'POST');
-      if (!seeOther && !replayable(req.body)) return res;
-      await res.body.dump().catch(() => undefined);
+      if (!seeOther && !isReplayableBody(req.body)) return res;
+      await drainBody(res.body);
       if (hop + 1 > MAX_REDIRECTS) {
         throw new TransportError(ErrorCode.REDIRECT, first.method, first.url, `stopped after ${MAX_REDIRECTS} redirects`);
       }
@@ -57,8 +60,7 @@ export function redirect(): Layer {
       const headers: Headers = { ...req.headers };
       const keepAuth = target.origin === first.url.origin || (first.trustedRedirects === true && isTrustedLocation(first.url) && isTrustedLocation(target));
       if (!keepAuth) {
-        delete headers.authorization;
-        delete headers.Authorization;
+        for (const k of Object.keys(headers)) if (CROSS_ORIGIN_DROPPED.has(k.toLowerCase())) delete headers[k];
       }
       delete headers.host;
       if (seeOther) {

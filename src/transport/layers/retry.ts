@@ -21,7 +21,12 @@
  */
 import { GantryError } from '../../errors.js';
 import { parseRetryAfter } from '../errors.js';
-import { header, type Layer, type TransportRequest, type TransportResponse } from '../types.js';
+import { checkOptions } from '../../options.js';
+import { drainBody } from '../body.js';
+import { isReplayable, RETRYABLE_STATUSES } from '../rules.js';
+import { header, type Layer, type TransportResponse } from '../types.js';
+
+export { isReplayable, RETRYABLE_STATUSES };
 
 /** Tries per request, the first included: regclient and undici use 5; enough to ride out a
  *  registry restart or a load balancer shuffle, few enough that a dead host fails in seconds. */
@@ -33,9 +38,6 @@ export const RETRY_MAX_DELAY_MS = 10_000;
 /** The longest `Retry-After` gantry waits for (containers/image's 429 loop stops at 60 s). */
 export const RETRY_AFTER_CAP_MS = 60_000;
 
-/** Statuses that say "try again": timeout, rate limit, and the gateway/overload family. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
-const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 export interface RetryPolicy {
   /** Tries per request, the first included. Default RETRY_MAX_ATTEMPTS; 1 disables retries. */
@@ -64,12 +66,6 @@ export interface RetryInfo {
   readonly error?: unknown;
 }
 
-/** Whether `req` may be sent twice with the same effect. */
-export function isReplayable(req: TransportRequest): boolean {
-  if (!IDEMPOTENT_METHODS.has(req.method.toUpperCase())) return false;
-  const body = req.body;
-  return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
-}
 
 /** A wait that ends early, with the abort reason, when `signal` fires. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -98,7 +94,20 @@ export function backoffDelay(attempt: number, policy: RetryPolicy = {}): number 
   return Math.floor((policy.random ?? Math.random)() * ceiling);
 }
 
+/** Checks a RetryPolicy (INVALID_OPTION naming the field). */
+export function checkRetryPolicy(policy: RetryPolicy | undefined, where = 'RetryPolicy'): void {
+  checkOptions(where, policy)
+    .integer('maxAttempts', 1, 100)
+    .number('baseDelayMs', 0, 3_600_000)
+    .number('maxDelayMs', 0, 3_600_000)
+    .number('retryAfterCapMs', 0, 86_400_000)
+    .func('sleep')
+    .func('random')
+    .func('onRetry');
+}
+
 export function retry(policy: RetryPolicy = {}): Layer {
+  checkRetryPolicy(policy);
   const maxAttempts = Math.max(1, policy.maxAttempts ?? RETRY_MAX_ATTEMPTS);
   const cap = policy.retryAfterCapMs ?? RETRY_AFTER_CAP_MS;
   const sleep = policy.sleep ?? abortableSleep;
@@ -120,7 +129,7 @@ export function retry(policy: RetryPolicy = {}): Layer {
       const after = parseRetryAfter(header(res.headers, 'retry-after'));
       if (after !== undefined && after * 1000 > cap) return res;
       const delayMs = after !== undefined ? after * 1000 : backoffDelay(attempt, policy);
-      await res.body.dump().catch(() => undefined);
+      await drainBody(res.body);
       policy.onRetry?.({ method: req.method, url: req.url, attempt, delayMs, status: res.status });
       await sleep(delayMs, req.signal);
     }

@@ -1,7 +1,6 @@
 /**
- * `User-Agent: gantry/<version> node/<version> <os>/<arch> [caller]` and the caller's meta
- * headers (`X-Meta-*`, Docker's `metaHeaders`) on every request, token requests included.
- * Meta headers are added to what the request already has, as Docker appends them.
+ * `User-Agent: gantry/<version> node/<version> <os>/<arch> [caller]` on every request, to
+ * every origin (it carries nothing of the user's), token requests included.
  */
 import { VERSION } from '../../version.js';
 import type { Layer } from '../types.js';
@@ -11,14 +10,6 @@ export function defaultUserAgent(caller?: string): string {
   return caller ? `${base} ${caller}` : base;
 }
 
-export function userAgent(ua: string, metaHeaders: Record<string, string> = {}): Layer {
-  const meta = Object.entries(metaHeaders);
-  return (next) => (req) => {
-    const headers: Record<string, string> = { ...req.headers, 'user-agent': ua };
-    for (const [k, v] of meta) {
-      const key = k.toLowerCase();
-      headers[key] = headers[key] ? `${headers[key]}, ${v}` : v;
-    }
-    return next({ ...req, headers });
-  };
+export function userAgent(ua: string): Layer {
+  return (next) => (req) => next({ ...req, headers: { ...req.headers, 'user-agent': ua } });
 }
