@@ -13,6 +13,9 @@
  *   5. manifests are written children first, then the top one; `commit` makes it visible.
  * Nothing is held whole in memory: a blob flows from the source stream into the
  * destination, which verifies size and digest before it becomes visible.
+ *
+ * Options are checked before any of it (`checkCopyOptions`): `jobs: NaN` once started no
+ * worker and committed an image none of whose blobs were there.
  */
 import { setMaxListeners } from 'node:events';
 import { Transform, type Readable } from 'node:stream';
@@ -21,6 +24,8 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { parseManifest, type ImageManifest, type Manifest } from '../oci/manifest.js';
 import { formatPlatform, parsePlatform, selectManifest, type Platform } from '../oci/platform.js';
 import type { Digest } from '../ref/digest.js';
+import { checkOptions, type OptionCheck } from '../options.js';
+import { isValidRefName } from './layout-index.js';
 import type { ImageDestination, ImageSource, RawManifest } from './types.js';
 
 /**
@@ -28,6 +33,9 @@ import type { ImageDestination, ImageSource, RawManifest } from './types.js';
  * disks saturate around 4–8 parallel streams on a 2-core machine; more only adds contention.
  */
 export const DEFAULT_COPY_JOBS = 6;
+
+/** The most blobs copied at once (`--jobs` has the same bound): past it, streams only contend. */
+export const MAX_COPY_JOBS = 64;
 
 /**
  * Tries per blob when the destination fails retryably: the same number of upload sessions a
@@ -72,6 +80,41 @@ export interface CopyResult {
   readonly blobs: { readonly total: number; readonly copied: number; readonly existed: number; readonly mounted: number };
   /** Bytes streamed (mounted and existing blobs not counted). */
   readonly bytes: number;
+}
+
+const PLATFORM_PARTS = ['os', 'architecture', 'variant', 'osVersion'] as const;
+
+/** A platform option: `os/arch[/variant]` that parses, or a Platform object with string parts. */
+export function isPlatformOption(v: unknown): boolean {
+  if (typeof v === 'string') {
+    try {
+      parsePlatform(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const p = v as Record<string, unknown>;
+  if (typeof p.os !== 'string' || p.os === '' || typeof p.architecture !== 'string' || p.architecture === '') return false;
+  if (PLATFORM_PARTS.some((k) => p[k] !== undefined && typeof p[k] !== 'string')) return false;
+  return p.osFeatures === undefined || (Array.isArray(p.osFeatures) && p.osFeatures.every((f) => typeof f === 'string'));
+}
+
+export const PLATFORM_EXPECTED = 'os/architecture[/variant] such as "linux/arm64/v8", or a Platform object';
+
+/**
+ * Checks every CopyOptions field for the entry point `where` (INVALID_OPTION naming the
+ * option and its value); returns the check so that a wider entry point chains its own.
+ */
+export function checkCopyOptions(where: string, options: CopyOptions | undefined): OptionCheck {
+  return checkOptions(where, options)
+    .check('platform', isPlatformOption, PLATFORM_EXPECTED)
+    .integer('jobs', 1, MAX_COPY_JOBS)
+    .string('tag')
+    .check('tag', (v) => isValidRefName(v as string), 'a tag without whitespace')
+    .signal('signal')
+    .func('onProgress');
 }
 
 interface Plan {
@@ -141,7 +184,8 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  // `limit` is a checked integer in [1, MAX_COPY_JOBS] (checkCopyOptions); no items, no workers.
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
 }
 
@@ -189,10 +233,11 @@ async function copyBlob(source: ImageSource, destination: ImageDestination, desc
   }
 }
 
-/** Copies the image `source` names to `destination`. */
+/** Copies the image `source` names to `destination`. Bad options are INVALID_OPTION, before any work. */
 export async function copyImage(source: ImageSource, destination: ImageDestination, options: CopyOptions = {}): Promise<CopyResult> {
+  checkCopyOptions('copyImage', options);
   const emit = options.onProgress ?? (() => undefined);
-  const jobs = destination.parallelBlobs ? Math.max(1, options.jobs ?? DEFAULT_COPY_JOBS) : 1;
+  const jobs = destination.parallelBlobs ? (options.jobs ?? DEFAULT_COPY_JOBS) : 1;
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
   const p = await plan(source, platform);
   const digest = p.top.digest.toString();

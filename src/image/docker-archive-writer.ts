@@ -4,14 +4,19 @@
  * `<diff_id hex>.tar`, the config as `<config hex>.json`, `manifest.json` last. A tar header
  * carries the entry's size, which a compressed layer does not reveal, so each blob is spooled
  * to disk (verified, decompressed, hashed) and then appended: at most one layer is spooled at
- * a time and nothing is held in memory. The archive is built under `<file>.tmp-<random>` and
- * renamed into place by `commit()`.
+ * a time and nothing is held in memory. The archive is built under `<file>.tmp-<owner>`, the
+ * spool is the folder `<file>.tmp-<owner>.spool` (`<owner>` = `<pid>-<host>-<random>`, see
+ * `fs/stale-temp.ts`), and `commit()` renames the archive into place only once every blob
+ * its manifests name was written and verified (`commit-check.ts`). A run killed part-way
+ * leaves both temporaries; the next writer of the same file removes them once their owner
+ * is gone, and nothing else in the folder.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { fsyncDirectory, fsyncFile } from '../fs/atomic-file.js';
+import { OWNER_TAG_SOURCE, parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -23,9 +28,12 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { parseImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { MAX_MANIFEST_BYTES, manifestDescriptor, parseManifest } from '../oci/manifest.js';
+import type { ImageManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { Reference } from '../ref/reference.js';
+import { checkOptions } from '../options.js';
+import { VerifiedBlobs, assertComplete, type CommitContents } from './commit-check.js';
 import { isGzip, isZstd } from './tar-index.js';
 import type { BlobOptions, ImageDestination, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from './verify.js';
@@ -37,6 +45,27 @@ export interface DockerArchiveDestinationOptions {
 
 /** gunzip's default 16 KiB chunks cost ~40% throughput (node-http-stack.md §2.8). */
 const GUNZIP_CHUNK = 256 * 1024;
+
+/** `.` `*` `+` … in a file name, escaped for a regular expression. */
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Removes what killed writers of `file` left in its folder: `<base>.tmp-<owner>` (the
+ * half-built archive) and `<base>.tmp-<owner>.spool` (a folder), stale by the rule of
+ * `fs/stale-temp.ts`. Names of an older gantry (`<base>.tmp-<12 hex>`, no owner) go only by
+ * age. Other files, other archives' temporaries and live writers' ones stay.
+ */
+export function removeStaleArchiveTemps(file: string): Promise<string[]> {
+  const base = escapeRegExp(basename(file));
+  const ours = new RegExp(`^${base}\\.tmp-${OWNER_TAG_SOURCE}(?:\\.spool)?$`);
+  const older = new RegExp(`^${base}\\.tmp-[0-9a-f]{12}(?:\\.spool)?$`);
+  return removeStaleTemps(dirname(file), (name) => {
+    if (ours.test(name)) return { owner: parseOwnerTag(name.replace(/\.spool$/, '')) };
+    return older.test(name) ? { owner: undefined } : undefined;
+  });
+}
 
 function isConfigType(mediaType: string): boolean {
   return mediaType === MediaType.DOCKER_CONFIG || mediaType === MediaType.OCI_CONFIG;
@@ -113,9 +142,15 @@ export class DockerArchiveDestination implements ImageDestination {
   private writer: { pack: Pack; done: Promise<void> } | undefined;
   /** Source digest (compressed or not) and stored digest → where the blob went. */
   private readonly written = new Map<string, WrittenBlob>();
+  /** The source descriptors whose bytes were verified and appended: what the commit check asks. */
+  private readonly verified = new VerifiedBlobs();
   private readonly configs = new Map<string, Buffer>();
-  private readonly items: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  /** Manifests put, by digest (checked against it as they were parsed). */
+  private readonly manifests = new Map<string, RawManifest>();
+  /** The images `manifest.json` will list, in the order they were put. */
+  private readonly tops: { raw: RawManifest; manifest: ImageManifest }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private prepared: Promise<unknown> | undefined;
   /** The blob stream being read, destroyed by `abort()` so that it cannot hang. */
   private reading: Readable | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -124,15 +159,21 @@ export class DockerArchiveDestination implements ImageDestination {
     readonly file: string,
     options: DockerArchiveDestinationOptions = {},
   ) {
+    checkOptions('DockerArchiveDestination', options).string('ref');
     if (options.ref !== undefined) {
       const ref = Reference.parse(options.ref);
       if (ref.digest) throw new GantryError(ErrorCode.USAGE, `docker-archive:${file}: ${options.ref}: an archive's RepoTags cannot carry a digest`);
       this.repoTag = ref.withDefaultTag().canonical();
     }
     this.name = `docker-archive:${file}${options.ref !== undefined ? `:${options.ref}` : ''}`;
-    const random = randomBytes(6).toString('hex');
-    this.temp = join(dirname(file), `${basename(file)}.tmp-${random}`);
+    this.temp = join(dirname(file), `${basename(file)}.tmp-${tempOwnerTag()}`);
     this.spoolDir = `${this.temp}.spool`;
+  }
+
+  /** Removes stale temporaries of this file before the first write (once per destination). */
+  private prepare(): Promise<unknown> {
+    this.prepared ??= removeStaleArchiveTemps(this.file);
+    return this.prepared;
   }
 
   /** Runs `job` after the previous one: a tar is written front to back. */
@@ -190,6 +231,7 @@ export class DockerArchiveDestination implements ImageDestination {
       data.destroy();
       return;
     }
+    await this.prepare();
     const what = `${this.name}: blob ${desc.digest.toString()}`;
     const config = isConfigType(desc.mediaType);
     await mkdir(this.spoolDir, { recursive: true });
@@ -214,6 +256,9 @@ export class DockerArchiveDestination implements ImageDestination {
       const record = already ?? { path, stored };
       this.written.set(desc.digest.toString(), record);
       this.written.set(stored, record);
+      // Both forms are in the archive: as sent (verified on the way in) and as stored (hashed).
+      this.verified.add(desc);
+      this.verified.add({ digest: stored, size: count.bytes });
     } catch (err) {
       data.destroy();
       throw err;
@@ -223,7 +268,7 @@ export class DockerArchiveDestination implements ImageDestination {
     }
   }
 
-  /** Records the image in `manifest.json`; an index must be narrowed to one image first. */
+  /** Records the image for `manifest.json`; an index must be narrowed to one image first. */
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
     return this.serial(async () => {
       this.checkOpen();
@@ -232,44 +277,74 @@ export class DockerArchiveDestination implements ImageDestination {
         throw new GantryError(ErrorCode.USAGE, `${this.name}: a docker archive holds single images, not an index (${manifest.mediaType}); select a platform first`);
       }
       if (manifest.kind === 'schema1') throw new GantryError(ErrorCode.USAGE, `${this.name}: Docker schema 1 images cannot be written to a docker archive`);
-      if (!options.isTop) return;
-      const needed = (d: Descriptor, what: string): WrittenBlob => {
-        const w = this.written.get(d.digest.toString());
-        if (!w) throw new GantryError(ErrorCode.USAGE, `${this.name}: ${what} ${d.digest.toString()} must be put before the manifest`);
-        return w;
-      };
-      const config = needed(manifest.config, 'config');
-      const layers = manifest.layers.map((l, i) => needed(l, `layers[${i}]`));
-      const configBytes = this.configs.get(manifest.config.digest.toString());
-      if (configBytes) {
-        const diffIds = parseImageConfig(configBytes, `config ${manifest.config.digest.toString()}`).diffIds.map(String);
-        const stored = layers.map((l) => l.stored);
-        if (diffIds.length !== stored.length || diffIds.some((d, i) => d !== stored[i])) {
-          throw new DigestMismatchError(
-            `${this.name}: the config's diff_ids [${diffIds.join(', ')}] do not match the uncompressed layers [${stored.join(', ')}]`,
-            diffIds.join(','),
-            stored.join(','),
-          );
-        }
-      }
-      this.items.push({ Config: config.path, RepoTags: this.repoTag ? [this.repoTag] : [], Layers: layers.map((l) => l.path) });
+      this.manifests.set(m.digest.toString(), m);
+      if (options.isTop) this.tops.push({ raw: m, manifest });
     });
   }
 
-  /** Appends `manifest.json`, closes the tar, fsyncs it and renames it to its name. */
+  /** The archive's contents as the commit check sees them: blobs verified as they were appended. */
+  private contents(): CommitContents {
+    return {
+      name: this.name,
+      holds: async (desc) => this.verified.has(desc) || this.manifests.get(desc.digest.toString())?.bytes.length === desc.size,
+      manifest: async (desc) => {
+        const m = this.manifests.get(desc.digest.toString());
+        if (!m) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: manifest ${desc.digest.toString()} was not put`);
+        return m;
+      },
+    };
+  }
+
+  /** The `manifest.json` entry of one image whose blobs are all written; checks its diff_ids. */
+  private item(manifest: ImageManifest): { Config: string; RepoTags: string[]; Layers: string[] } {
+    const where = (d: Descriptor): WrittenBlob => {
+      const w = this.written.get(d.digest.toString());
+      if (!w) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: not committed: blob ${d.digest.toString()} was not written`);
+      return w;
+    };
+    const config = where(manifest.config);
+    const layers = manifest.layers.map(where);
+    const configBytes = this.configs.get(manifest.config.digest.toString());
+    if (configBytes) {
+      const diffIds = parseImageConfig(configBytes, `config ${manifest.config.digest.toString()}`).diffIds.map(String);
+      const stored = layers.map((l) => l.stored);
+      if (diffIds.length !== stored.length || diffIds.some((d, i) => d !== stored[i])) {
+        throw new DigestMismatchError(
+          `${this.name}: the config's diff_ids [${diffIds.join(', ')}] do not match the uncompressed layers [${stored.join(', ')}]`,
+          diffIds.join(','),
+          stored.join(','),
+        );
+      }
+    }
+    return { Config: config.path, RepoTags: this.repoTag ? [this.repoTag] : [], Layers: layers.map((l) => l.path) };
+  }
+
+  /**
+   * Checks that every blob of every image put is in the archive, appends `manifest.json`,
+   * closes the tar, fsyncs it and renames it to its name. A commit that fails (a missing blob
+   * is IncompleteImageError, NOT_FOUND, naming it) removes the temporary archive and spool:
+   * the file is either renamed into place whole or not touched.
+   */
   commit(): Promise<void> {
     return this.serial(async () => {
       this.checkOpen();
-      if (this.items.length === 0) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no image manifest was put`);
-      const json = Buffer.from(JSON.stringify(this.items));
-      await this.append('manifest.json', json.length, Readable.from([json]));
-      const { pack, done } = this.tar();
-      pack.finalize();
-      await done;
-      await fsyncFile(this.temp);
-      await rename(this.temp, this.file);
-      await fsyncDirectory(dirname(this.file));
-      this.state = 'committed';
+      if (this.tops.length === 0) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no image manifest was put`);
+      try {
+        await this.prepare();
+        for (const top of this.tops) await assertComplete(manifestDescriptor(top.raw), this.contents());
+        const json = Buffer.from(JSON.stringify(this.tops.map((t) => this.item(t.manifest))));
+        await this.append('manifest.json', json.length, Readable.from([json]));
+        const { pack, done } = this.tar();
+        pack.finalize();
+        await done;
+        await fsyncFile(this.temp);
+        await rename(this.temp, this.file);
+        await fsyncDirectory(dirname(this.file));
+        this.state = 'committed';
+      } catch (err) {
+        await this.discard();
+        throw err;
+      }
       await rm(this.spoolDir, { recursive: true, force: true });
     });
   }
@@ -279,11 +354,25 @@ export class DockerArchiveDestination implements ImageDestination {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.reading?.destroy(new GantryError(ErrorCode.ABORTED, `${this.name}: aborted`));
-    if (this.writer) {
-      this.writer.pack.destroy();
-      await this.writer.done.catch(() => {});
-    }
+    await this.closeTar();
     await this.queue;
+    await this.removeTemps();
+  }
+
+  /** A failed commit's abort, from inside the queue (which `abort()` would wait for). */
+  private async discard(): Promise<void> {
+    this.state = 'aborted';
+    await this.closeTar();
+    await this.removeTemps();
+  }
+
+  private async closeTar(): Promise<void> {
+    if (!this.writer) return;
+    this.writer.pack.destroy();
+    await this.writer.done.catch(() => {});
+  }
+
+  private async removeTemps(): Promise<void> {
     await rm(this.temp, { force: true });
     await rm(this.spoolDir, { recursive: true, force: true });
   }

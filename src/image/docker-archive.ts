@@ -12,6 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import { ErrorCode, GantryError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { isJsonObject } from '../oci/descriptor.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
@@ -81,11 +82,9 @@ export class DockerArchiveSource implements ImageSource {
     readonly file: string,
     private readonly options: DockerArchiveSourceOptions = {},
   ) {
+    checkOptions('DockerArchiveSource', options).string('ref').integer('index', 0);
     if (options.ref !== undefined && options.index !== undefined) {
       throw new GantryError(ErrorCode.USAGE, `docker-archive:${file}: give a reference or an index, not both`);
-    }
-    if (options.index !== undefined && (!Number.isSafeInteger(options.index) || options.index < 0)) {
-      throw new GantryError(ErrorCode.USAGE, `docker-archive:${file}: index must be a non-negative integer`);
     }
     const suffix = options.ref !== undefined ? `:${options.ref}` : options.index !== undefined ? `:@${options.index}` : '';
     this.name = `docker-archive:${file}${suffix}`;

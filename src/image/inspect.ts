@@ -13,6 +13,8 @@ import { openSource, parseImageLocation, type ImageLocation } from './transports
 import type { ImageSource } from './types.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingStream } from './verify.js';
+import { checkOptions } from '../options.js';
+import { isPlatformOption, PLATFORM_EXPECTED } from './copy.js';
 
 /** The largest image config read. Real ones are a few KiB; some carry long histories. */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -73,6 +75,7 @@ async function imageDetails(source: ImageSource, m: Manifest, platform?: string)
 
 /** Inspects the image at `location` (`docker://…`, `oci:…`, `docker-archive:…`, or a bare reference). */
 export async function inspect(location: string | ImageLocation, options: InspectOptions = {}): Promise<InspectResult> {
+  checkOptions('inspect', options).check('platform', isPlatformOption, PLATFORM_EXPECTED).object('access');
   const loc = typeof location === 'string' ? parseImageLocation(location) : location;
   const opened = await openSource(loc, options.access);
   try {

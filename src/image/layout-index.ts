@@ -33,6 +33,15 @@ export const INDEX_JSON = 'index.json';
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion":"1.0.0"}';
 
+/**
+ * Whether `tag` can be a layout's ref name (`org.opencontainers.image.ref.name`): not empty,
+ * no whitespace. The spec's character set (image-spec annotations.md) is a SHOULD; gantry
+ * refuses only what would break a reader splitting `oci:DIR:TAG` or a line of output.
+ */
+export function isValidRefName(tag: string): boolean {
+  return tag !== '' && !/\s/.test(tag);
+}
+
 export function blobPath(digest: Digest): string {
   return `blobs/${digest.algorithm}/${digest.encoded}`;
 }

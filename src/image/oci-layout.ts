@@ -5,9 +5,10 @@
  * hashed on the way, fsynced and renamed to its content address only when size and digest
  * match; `index.json`, the one file that makes an image visible, is replaced last (temp file,
  * fsync, rename). A run killed at any point leaves the old layout plus unreferenced blobs and
- * temp files; readers never look at `.tmp-*` names and the next writer removes the stale ones.
+ * temp files; readers never look at `.tmp-*` names and the next writer removes the stale ones
+ * (the rule is in `fs/stale-temp.ts`). `commit()` names the image only once every blob its
+ * manifests reach is in the layout (`commit-check.ts`).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
@@ -15,12 +16,15 @@ import { pipeline } from 'node:stream/promises';
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { manifestDescriptor } from '../oci/manifest.js';
-import type { Digest } from '../ref/digest.js';
+import { Digest } from '../ref/digest.js';
+import { checkOptions } from '../options.js';
+import { assertComplete, missingBlobs, type CommitContents } from './commit-check.js';
 import {
   INDEX_JSON,
   OCI_LAYOUT_CONTENT,
   OCI_LAYOUT_FILE,
   blobPath,
+  isValidRefName,
   readLayoutIndex,
   readLayoutManifest,
   selectLayoutImage,
@@ -31,10 +35,9 @@ import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, Ra
 import { verifyingStream } from './verify.js';
 import { batchedFileWriter } from '../fs/batched-file.js';
 import { fsyncDirectory } from '../fs/atomic-file.js';
+import { parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
 
 const TEMP_PREFIX = '.tmp-';
-/** A temp file older than this is stale even if its pid is alive again (pid reuse, other hosts on NFS). */
-const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -88,6 +91,7 @@ export class OciLayoutSource implements ImageSource {
     readonly dir: string,
     private readonly options: OciLayoutSourceOptions = {},
   ) {
+    checkOptions('OciLayoutSource', options).string('tag').check('digest', (v) => v instanceof Digest, 'a Digest');
     if (options.tag !== undefined && options.digest !== undefined) {
       throw new GantryError(ErrorCode.USAGE, `oci:${dir}: give a tag or a digest, not both`);
     }
@@ -140,7 +144,8 @@ export class OciLayoutDestination implements ImageDestination {
     readonly dir: string,
     private readonly options: OciLayoutDestinationOptions = {},
   ) {
-    if (options.tag !== undefined && (options.tag === '' || /[\s]/.test(options.tag))) {
+    checkOptions('OciLayoutDestination', options).string('tag');
+    if (options.tag !== undefined && !isValidRefName(options.tag)) {
       throw new GantryError(ErrorCode.USAGE, `oci:${dir}: invalid tag ${JSON.stringify(options.tag)}`);
     }
     this.name = `oci:${dir}${options.tag !== undefined ? `:${options.tag}` : ''}`;
@@ -151,7 +156,7 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   private tempName(dir: string, label: string): string {
-    return join(dir, `${TEMP_PREFIX}${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    return join(dir, `${TEMP_PREFIX}${label}-${tempOwnerTag()}`);
   }
 
   /** Creates `blobs/` and removes temp files a killed writer left behind (once per destination). */
@@ -159,11 +164,7 @@ export class OciLayoutDestination implements ImageDestination {
     this.prepared ??= (async () => {
       await mkdir(this.path('blobs/sha256'), { recursive: true });
       const dirs = [this.dir, ...(await readdir(this.path('blobs'))).map((alg) => this.path(`blobs/${alg}`))];
-      for (const dir of dirs) {
-        for (const entry of await readdir(dir).catch(() => [] as string[])) {
-          if (entry.startsWith(TEMP_PREFIX) && (await isStaleTemp(join(dir, entry)))) await rm(join(dir, entry), { force: true });
-        }
-      }
+      for (const dir of dirs) await removeStaleTemps(dir, (name) => (name.startsWith(TEMP_PREFIX) ? { owner: parseOwnerTag(name) } : undefined));
     })();
     return this.prepared;
   }
@@ -181,11 +182,31 @@ export class OciLayoutDestination implements ImageDestination {
     }
   }
 
-  hasManifest(digest: Digest): Promise<boolean> {
-    return stat(this.path(blobPath(digest))).then(
-      () => true,
-      (err: unknown) => (isNotFound(err) ? false : Promise.reject(err as Error)),
-    );
+  /**
+   * Whether the layout holds the manifest and everything it reaches: a manifest whose layers
+   * went missing is not "already there", so copy writes it again instead of a no-op.
+   */
+  async hasManifest(digest: Digest): Promise<boolean> {
+    let raw: RawManifest;
+    try {
+      raw = await readLayoutManifest(new DirectoryFiles(this.dir), digest, this.name);
+    } catch (err) {
+      if (err instanceof GantryError) return false; // absent, or not a manifest of that digest
+      throw err;
+    }
+    return (await missingBlobs(manifestDescriptor(raw), this.contents())).length === 0;
+  }
+
+  /** The layout's blobs as the commit check sees them: present with their size. */
+  private contents(): CommitContents {
+    const files = new DirectoryFiles(this.dir);
+    return {
+      name: this.name,
+      // Blobs written in this session were verified before their rename; older ones are
+      // trusted by size (hashing every layer of the layout on each commit would cost a copy).
+      holds: (desc) => this.hasBlob(desc),
+      manifest: (desc) => readLayoutManifest(files, desc.digest, this.name),
+    };
   }
 
   /**
@@ -265,11 +286,18 @@ export class OciLayoutDestination implements ImageDestination {
     if (options.isTop) this.top = { desc, tag: options.tag ?? this.options.tag };
   }
 
-  /** Writes `oci-layout` if missing, then replaces `index.json`: the image becomes visible. */
+  /**
+   * Checks that every blob the top manifest reaches is in the layout, writes `oci-layout` if
+   * missing, then replaces `index.json`: the image becomes visible. A missing blob fails with
+   * IncompleteImageError (NOT_FOUND) naming it, and the old `index.json` stays.
+   */
   async commit(): Promise<void> {
     this.checkOpen();
     if (!this.top) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no top-level manifest was put`);
     await this.prepare();
+    // A blob still being written is not there yet: let it finish (or fail) first.
+    await Promise.allSettled([...this.writes]);
+    await assertComplete(this.top.desc, this.contents());
     const layoutFile = await stat(this.path(OCI_LAYOUT_FILE)).catch(() => undefined);
     if (!layoutFile) await this.writeFileDurably(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT);
     const existing = await new DirectoryFiles(this.dir).readFile(INDEX_JSON, 64 * 1024 * 1024);
@@ -292,21 +320,5 @@ export class OciLayoutDestination implements ImageDestination {
     for (const data of this.inflight) data.destroy(new GantryError(ErrorCode.ABORTED, `${this.name}: aborted`));
     await Promise.allSettled([...this.writes]);
     await Promise.all([...this.temps].map((t) => rm(t, { force: true })));
-  }
-}
-
-/** A `.tmp-<label>-<pid>-<random>` file whose writer is gone (or that is older than a day). */
-async function isStaleTemp(path: string): Promise<boolean> {
-  const match = /-(\d+)-[0-9a-f]+$/.exec(path);
-  const pid = match ? Number(match[1]) : undefined;
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return false;
-  if (Date.now() - info.mtimeMs > STALE_TEMP_MS) return true;
-  if (pid === undefined || pid === process.pid) return pid === undefined;
-  try {
-    process.kill(pid, 0);
-    return false; // its writer still runs
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

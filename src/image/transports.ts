@@ -7,7 +7,7 @@ import { connectRegistry, type ConnectedRegistry, type RegistryAccessOptions } f
 import { RegistryImageDestination, RegistryImageSource } from '../client/image-io.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { Reference } from '../ref/reference.js';
-import { copyImage, type CopyOptions, type CopyResult } from './copy.js';
+import { checkCopyOptions, copyImage, type CopyOptions, type CopyResult } from './copy.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
@@ -96,9 +96,12 @@ export interface CopyImagesOptions extends CopyOptions {
 
 /**
  * Copies an image between any two locations: `copy('docker://a/b:1', 'oci:out:1')`. The
- * library call behind `gantry copy`, `pull` and `push`.
+ * library call behind `gantry copy`, `pull` and `push`. Options are checked before either
+ * location is opened: a bad one is INVALID_OPTION and nothing is read or written. (`source`
+ * and `destination` are checked to be objects here, their fields where they are used.)
  */
 export async function copy(from: string | ImageLocation, to: string | ImageLocation, options: CopyImagesOptions = {}): Promise<CopyResult> {
+  checkCopyOptions('copy', options).object('source').object('destination');
   const src = typeof from === 'string' ? parseImageLocation(from) : from;
   const dst = typeof to === 'string' ? parseImageLocation(to) : to;
   const source = await openSource(src, options.source);

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isGantryError } from '../../src/errors.js';
 import { OciLayoutDestination, OciLayoutSource } from '../../src/image/oci-layout.js';
+import { tempOwnerTag } from '../../src/fs/stale-temp.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { Digest } from '../../src/ref/digest.js';
 import { MemorySource, copyImage, makeImage, makeIndex, readAll } from '../helpers/image-fixture.js';
@@ -199,6 +200,24 @@ describe('crash safety', () => {
     assert.ok(!existsSync(join(blobsDir, stale)));
     assert.ok(existsSync(join(blobsDir, live)));
     assert.ok((await new OciLayoutSource(dir, { tag: 't' }).getManifest()).bytes.equals(img.manifest.bytes));
+  });
+
+  test('stale temp files: the owner tag carries the host; another host\'s and ownerless ones go only by age', async () => {
+    const dir = freshDir();
+    const img = await makeImage({ seed: 'hosts' });
+    const blobsDir = join(dir, 'blobs/sha256');
+    mkdirSync(blobsDir, { recursive: true });
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const host = tempOwnerTag().split('-')[1] as string;
+    const otherHost = host === '00000000' ? '11111111' : '00000000';
+    const ours = `.tmp-${'a'.repeat(64)}-${deadPid}-${host}-0123456789ab`;
+    const foreign = `.tmp-${'b'.repeat(64)}-${deadPid}-${otherHost}-0123456789ab`;
+    const ownerless = '.tmp-something';
+    for (const f of [ours, foreign, ownerless]) writeFileSync(join(blobsDir, f), 'partial');
+    await copyImage(new MemorySource(img.manifest, img.blobs), new OciLayoutDestination(dir, { tag: 't' }));
+    assert.ok(!existsSync(join(blobsDir, ours)));
+    assert.ok(existsSync(join(blobsDir, foreign)));
+    assert.ok(existsSync(join(blobsDir, ownerless)));
   });
 
   test('an existing blob is kept and the new stream is not read', async () => {
