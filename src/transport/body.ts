@@ -3,6 +3,7 @@
  * reads more than it accepts for the kind of document, whatever the server sends.
  */
 import { ErrorCode, GantryError } from '../errors.js';
+import { toTransportError } from './connection-errors.js';
 import { header, type TransportResponse } from './types.js';
 
 const ignore = (): void => undefined;
@@ -24,7 +25,7 @@ export async function drainBody(body: { dump(): Promise<void>; on?(event: 'error
   await body.dump().catch(ignore);
 }
 
-export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers'>, max: number, what: string): Promise<Buffer> {
+export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers' | 'url'>, max: number, what: string): Promise<Buffer> {
   // Refused before reading when the server says up front that it is too large.
   const declared = Number(header(res.headers, 'content-length') ?? NaN);
   if (declared > max) {
@@ -33,14 +34,19 @@ export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers'
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > max) {
-      releaseBody(res.body);
-      throw new GantryError(ErrorCode.TOO_LARGE, `${what} is larger than ${max} bytes`);
+  try {
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > max) {
+        releaseBody(res.body);
+        throw new GantryError(ErrorCode.TOO_LARGE, `${what} is larger than ${max} bytes`);
+      }
+      chunks.push(buf);
     }
-    chunks.push(buf);
+  } catch (err) {
+    // A body that broke (idle timeout, low speed, reset) reads as a TransportError naming the URL.
+    throw toTransportError(err, 'GET', res.url);
   }
   return Buffer.concat(chunks, size);
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ping } from '../../transport/endpoint.js';
 import { parseWwwAuthenticate } from '../../auth/challenge.js';
 import { statusText } from '../../transport/errors.js';
+import { redactUrl } from '../../redact.js';
 import { addRegistryFlags, transportOptions, type RegistryFlags } from '../options.js';
 
 export function pingCommand(program: Command): void {
@@ -31,7 +32,7 @@ export function pingCommand(program: Command): void {
               certsDirExists: result.certsDirExists,
               clientCertificate: result.clientCertificate ?? null,
               apiVersion: result.apiVersion ?? null,
-              challenges: challenges.map((c) => ({ scheme: c.scheme, realm: c.parameters.realm ?? null, service: c.parameters.service ?? null })),
+              challenges: challenges.map((c) => ({ scheme: c.scheme, realm: c.parameters.realm ? redactUrl(c.parameters.realm) : null, service: c.parameters.service ?? null })),
               attempts: result.attempts,
             },
             null,
@@ -47,7 +48,7 @@ export function pingCommand(program: Command): void {
           ['certs.d', `${result.certsDir}${result.certsDirExists ? '' : ' (not present)'}`],
           ['Client cert', result.clientCertificate ?? 'none'],
           ['Status', `${result.status} ${statusText(result.status)}`],
-          ['Auth', challenges.length === 0 ? 'none' : challenges.map((c) => [c.scheme, c.parameters.realm ? `realm="${c.parameters.realm}"` : '', c.parameters.service ? `service="${c.parameters.service}"` : ''].filter(Boolean).join(' ')).join('; ')],
+          ['Auth', challenges.length === 0 ? 'none' : challenges.map((c) => [c.scheme, c.parameters.realm ? `realm="${redactUrl(c.parameters.realm)}"` : '', c.parameters.service ? `service="${c.parameters.service}"` : ''].filter(Boolean).join(' ')).join('; ')],
         ];
         if (result.apiVersion) lines.push(['API version', result.apiVersion]);
         if (result.attempts.length > 1) lines.push(['Attempts', result.attempts.map((a) => `${a.url}${a.clientCertificate ? ` [${a.clientCertificate}]` : ''} → ${a.status ?? a.error}`).join('\n             ')]);
