@@ -3,8 +3,11 @@
  * POST/PUT/PATCH → pull+push, DELETE → delete, the catalog → `registry:catalog:*`). With
  * htpasswd, any known user may do anything; with tokens, the token's access list decides.
  * A refusal is a 401 whose `WWW-Authenticate` challenge tells the client what to fetch.
+ * Password checks go through `guard` (auth-throttle.ts): an address with too many failures is
+ * refused with 429 before bcrypt runs.
  */
 import type { IncomingMessage } from 'node:http';
+import { clientAddress, type AuthAttemptGuard } from './auth-throttle.js';
 import { RegistryErrorCode, RegistryRequestError } from './errors.js';
 import { Htpasswd, parseBasicAuthorization } from './htpasswd.js';
 import type { RegistryAuthOptions, TokenAccess } from './options.js';
@@ -28,16 +31,20 @@ export interface Authorizer {
 
 const EVERYTHING: Grant = { can: () => true };
 
-export async function createAuthorizer(auth: RegistryAuthOptions, tokenRealm: () => string): Promise<Authorizer> {
+export async function createAuthorizer(auth: RegistryAuthOptions, tokenRealm: () => string, guard: AuthAttemptGuard): Promise<Authorizer> {
   if (auth.type === 'none') return { authorize: async () => EVERYTHING };
   if (auth.type === 'htpasswd') {
     const htpasswd = await Htpasswd.load(auth.file);
-    const realm = auth.realm ?? 'gantry';
+    const challenge = `Basic realm="${auth.realm ?? 'gantry'}"`;
     return {
       async authorize(req) {
         const creds = parseBasicAuthorization(req.headers.authorization);
-        if (creds && (await htpasswd.verify(creds.user, creds.password))) return { subject: creds.user, can: () => true };
-        throw unauthorized(`Basic realm="${realm}"`, creds ? 'invalid username or password' : 'authentication required');
+        if (!creds) throw unauthorized(challenge, 'authentication required');
+        const client = clientAddress(req);
+        guard.admit(client);
+        if (await htpasswd.verify(creds.user, creds.password, { client, admit: () => guard.admit(client) })) return { subject: creds.user, can: () => true };
+        guard.failed(client);
+        throw unauthorized(challenge, 'invalid username or password');
       },
     };
   }

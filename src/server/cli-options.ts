@@ -20,7 +20,36 @@ export interface RegistryServeFlags {
   /** An external token realm; default: the registry's own `/token`. */
   tokenRealm?: string;
   deleteEnabled?: boolean;
+  /** `--upload-purge-age`: a duration (see `parseDuration`). */
+  uploadPurgeAge?: string;
+  /** `--upload-purge-interval`: a duration. */
+  uploadPurgeInterval?: string;
+  /** False for `--no-upload-purging`. */
+  uploadPurging?: boolean;
   log?: (line: string) => void;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a duration flag the way docker-registry's config reads one (Go's `time.Duration`):
+ * `168h`, `30m`, `1h30m`, `1.5h`, `10s`, `500ms`; a plain number is seconds. Returns whole
+ * milliseconds, at least 1.
+ */
+export function parseDuration(flag: string, value: string): number {
+  const text = value.trim();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    ms = Number(text) * 1000;
+  } else if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
+    ms = 0;
+    for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(amount) * (DURATION_UNITS_MS[unit as string] as number);
+  } else {
+    throw new ConfigError(`${flag}: expected a duration such as 168h, 30m, 10s or a number of seconds, got ${JSON.stringify(value)}`);
+  }
+  ms = Math.round(ms);
+  if (ms < 1 || !Number.isSafeInteger(ms)) throw new ConfigError(`${flag}: ${JSON.stringify(value)} is out of range`);
+  return ms;
 }
 
 /** Parses `--listen`: `HOST:PORT`, `[::1]:PORT`, `:PORT` (default host) or `HOST` (default port). */
@@ -40,6 +69,16 @@ export async function registryServerOptionsFromCli(flags: RegistryServeFlags): P
     deleteEnabled: flags.deleteEnabled ?? true,
   };
   if (flags.log) options.log = flags.log;
+  if (flags.uploadPurging === false && (flags.uploadPurgeAge !== undefined || flags.uploadPurgeInterval !== undefined)) {
+    throw new ConfigError('--no-upload-purging and --upload-purge-age/--upload-purge-interval contradict each other: choose one');
+  }
+  if (flags.uploadPurging === false) options.uploadPurging = { enabled: false };
+  if (flags.uploadPurgeAge !== undefined || flags.uploadPurgeInterval !== undefined) {
+    options.uploadPurging = {
+      ...(flags.uploadPurgeAge !== undefined ? { ageMs: parseDuration('--upload-purge-age', flags.uploadPurgeAge) } : {}),
+      ...(flags.uploadPurgeInterval !== undefined ? { intervalMs: parseDuration('--upload-purge-interval', flags.uploadPurgeInterval) } : {}),
+    };
+  }
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
     throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
   }

@@ -21,6 +21,8 @@ export const RegistryErrorCode = {
   DENIED: 'DENIED',
   UNSUPPORTED: 'UNSUPPORTED',
   TOOMANYREQUESTS: 'TOOMANYREQUESTS',
+  /** Not in the spec's table: distribution's code for a 503 (the registry is overloaded). */
+  UNAVAILABLE: 'UNAVAILABLE',
   RANGE_INVALID: 'RANGE_INVALID',
 } as const;
 export type RegistryErrorCode = (typeof RegistryErrorCode)[keyof typeof RegistryErrorCode];

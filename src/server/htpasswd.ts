@@ -1,21 +1,16 @@
 /**
  * htpasswd files as the CNCF registry reads them: `user:hash` lines with bcrypt hashes
  * (`$2y$`, `$2a$`, `$2b$`); other hash kinds are refused at load time rather than silently
- * never matching. bcrypt is deliberately slow, so a verified (user, password) pair is
- * remembered by a SHA-256 of both; the password itself is never kept.
+ * never matching. bcrypt is deliberately slow: it runs in worker threads, and a verified
+ * password is remembered for a few minutes (see password-check.ts).
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import bcrypt from 'bcryptjs';
 import { ConfigError } from '../errors.js';
+import { verifyBcrypt, type PasswordAttempt } from './password-check.js';
 
 const BCRYPT_RE = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
-/** Bounds the cache of verified pairs; a full cache is simply cleared. */
-const VERIFIED_CACHE_MAX = 1024;
 
 export class Htpasswd {
-  private readonly verified = new Set<string>();
-
   private constructor(private readonly users: Map<string, string>) {}
 
   static async load(file: string): Promise<Htpasswd> {
@@ -45,17 +40,11 @@ export class Htpasswd {
     return new Htpasswd(users);
   }
 
-  async verify(user: string, password: string): Promise<boolean> {
+  /** `attempt` names the client, whose line the comparison waits in (default: one shared line). */
+  async verify(user: string, password: string, attempt: PasswordAttempt = { client: '' }): Promise<boolean> {
     const hash = this.users.get(user);
     if (hash === undefined) return false;
-    const key = createHash('sha256').update(user).update('\0').update(password).update('\0').update(hash).digest('hex');
-    if (this.verified.has(key)) return true;
-    const ok = await bcrypt.compare(password, hash);
-    if (ok) {
-      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
-      this.verified.add(key);
-    }
-    return ok;
+    return verifyBcrypt(user, password, hash, attempt);
   }
 }
 

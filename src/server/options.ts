@@ -1,10 +1,14 @@
 /**
  * The options of `createRegistryServer`, their defaults, and their validation at the
- * boundary: a bad value fails with a `ConfigError` that names the option and the fix.
+ * boundary: a value that makes no sense is an `InvalidOptionError` (code INVALID_OPTION) naming
+ * the option, nested ones dotted (`listen.port`); a PEM file that cannot be read is a
+ * `ConfigError` naming the option and the path.
  */
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
+import { InvalidOptionError, checkOptions } from '../options.js';
+import type { AuthAttemptGuard, AuthThrottleLimits } from './auth-throttle.js';
 
 /** What a token grants, as the token issuer's `verify` reports it. */
 export interface TokenAccess {
@@ -19,7 +23,8 @@ export interface TokenAccess {
  */
 export interface RegistryTokenIssuer {
   verify(token: string): { subject: string; access: TokenAccess[] } | undefined | Promise<{ subject: string; access: TokenAccess[] } | undefined>;
-  handle(req: IncomingMessage, res: ServerResponse): unknown;
+  /** `guard`: the registry's failed-authentication throttle, for the password checks. */
+  handle(req: IncomingMessage, res: ServerResponse, guard?: AuthAttemptGuard): unknown;
 }
 
 export type RegistryAuthOptions =
@@ -41,6 +46,37 @@ export interface RegistryTlsOptions {
   clientCa?: string;
 }
 
+/**
+ * Failed-authentication throttling per client address: after `maxFailures` failed password
+ * checks within `windowMs`, the address's attempts are answered 429 with Retry-After for
+ * `backoffMs`, without running bcrypt. Requests without credentials are not attempts.
+ */
+export interface RegistryAuthThrottleOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /** Default `DEFAULT_AUTH_MAX_FAILURES` (10). */
+  maxFailures?: number;
+  /** Default `DEFAULT_AUTH_FAILURE_WINDOW_MS` (one minute). */
+  windowMs?: number;
+  /** Default `DEFAULT_AUTH_BACKOFF_MS` (one minute). */
+  backoffMs?: number;
+}
+
+/**
+ * Removal of abandoned upload sessions while the server runs and when it starts
+ * (docker-registry's `storage.maintenance.uploadpurging`, with its defaults): every
+ * `intervalMs`, sessions started `ageMs` or longer ago are removed, as distribution counts
+ * them; a session in the middle of a request is left for the next round.
+ */
+export interface RegistryUploadPurgingOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /** Default `DEFAULT_UPLOAD_PURGE_AGE_MS` (168 h). */
+  ageMs?: number;
+  /** How often to look; default `DEFAULT_UPLOAD_PURGE_INTERVAL_MS` (24 h). */
+  intervalMs?: number;
+}
+
 export interface RegistryServerOptions {
   /** Where to listen. Default `{ host: '127.0.0.1', port: 5000 }`; port 0 picks a free port. */
   listen?: { host?: string; port?: number };
@@ -54,11 +90,34 @@ export interface RegistryServerOptions {
   log?: (line: string) => void;
   /** Whether DELETE of manifests, tags and blobs is allowed. Default true. */
   deleteEnabled?: boolean;
+  /** Default: enabled, 10 failures a minute, then a minute of 429s. */
+  authThrottle?: RegistryAuthThrottleOptions;
+  /** Default: enabled, sessions older than 168 h, looked for every 24 h. */
+  uploadPurging?: RegistryUploadPurgingOptions;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_STORAGE = './gantry-registry';
+/**
+ * Failed authentications from one address before it backs off: a person mistypes a few times
+ * and a client with a stale credential retries a handful; ten within the window is a script.
+ */
+export const DEFAULT_AUTH_MAX_FAILURES = 10;
+/** The window the failures are counted in. */
+export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
+/**
+ * How long a throttled address is refused: guessing drops to ten tries a minute, and a user who
+ * fixed a wrong password is let in again within a minute.
+ */
+export const DEFAULT_AUTH_BACKOFF_MS = 60_000;
+const HOUR_MS = 60 * 60 * 1000;
+/** docker-registry's default: a week covers any push paused over a weekend. */
+export const DEFAULT_UPLOAD_PURGE_AGE_MS = 168 * HOUR_MS;
+/** docker-registry's default: daily is often enough for sessions that may live a week. */
+export const DEFAULT_UPLOAD_PURGE_INTERVAL_MS = 24 * HOUR_MS;
+/** The longest delay `setInterval` keeps (a larger one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ResolvedOptions {
   host: string;
@@ -68,11 +127,44 @@ export interface ResolvedOptions {
   auth: RegistryAuthOptions;
   log?: (line: string) => void;
   deleteEnabled: boolean;
+  /** Undefined when throttling is disabled. */
+  authThrottle: AuthThrottleLimits | undefined;
+  uploadPurging: Required<RegistryUploadPurgingOptions>;
+}
+
+const WHERE = 'createRegistryServer';
+
+/** The fields of a nested option group named in full (`listen.port`), for `checkOptions`. */
+function within(group: string, value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return {};
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [`${group}.${k}`, v]));
+}
+
+function required(group: Record<string, unknown>, name: string, expected: string): void {
+  if (group[name] === undefined) throw new InvalidOptionError(WHERE, name, undefined, expected);
+}
+
+/** Goes between the quotes of a `WWW-Authenticate` parameter as is. */
+function headerSafe(v: unknown): boolean {
+  if (typeof v !== 'string' || v === '') return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x22 /* " */ || c === 0x5c /* \ */) return false;
+  }
+  return true;
+}
+
+function httpUrl(v: unknown): boolean {
+  if (!headerSafe(v)) return false;
+  try {
+    return /^https?:$/.test(new URL(v as string).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /** PEM text is used as is; anything else is read as a file path. */
-async function pem(option: string, value: unknown): Promise<string> {
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`${option} must be PEM text or the path of a PEM file`);
+async function pem(option: string, value: string): Promise<string> {
   if (value.includes('-----BEGIN')) return value;
   try {
     return await readFile(value, 'utf8');
@@ -81,36 +173,77 @@ async function pem(option: string, value: unknown): Promise<string> {
   }
 }
 
+function checkAuth(auth: RegistryAuthOptions): void {
+  const group = within('auth', auth);
+  required(group, 'auth.type', "'none', 'htpasswd' or 'token'");
+  const check = checkOptions(WHERE, group).oneOf('auth.type', ['none', 'htpasswd', 'token']);
+  if (auth.type === 'htpasswd') {
+    required(group, 'auth.file', 'the path of an htpasswd file');
+    check.string('auth.file').check('auth.realm', headerSafe, 'a realm name without quotes, backslashes or control characters');
+  } else if (auth.type === 'token') {
+    required(group, 'auth.issuer', 'a token issuer with verify() and handle()');
+    required(group, 'auth.service', 'the service tokens are issued for');
+    check
+      .check('auth.issuer', (v) => typeof (v as RegistryTokenIssuer | null)?.verify === 'function' && typeof (v as RegistryTokenIssuer).handle === 'function', 'a token issuer with verify() and handle()')
+      .check('auth.service', headerSafe, 'a service name without quotes, backslashes or control characters')
+      .check('auth.realm', httpUrl, 'an http(s) URL');
+  }
+}
+
 export async function resolveOptions(options: RegistryServerOptions): Promise<ResolvedOptions> {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('createRegistryServer: options must be an object');
-  const host = options.listen?.host ?? DEFAULT_HOST;
-  const port = options.listen?.port ?? DEFAULT_PORT;
-  if (typeof host !== 'string' || host === '') throw new ConfigError('listen.host must be a host name or IP address');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`listen.port must be an integer from 0 to 65535, got ${String(port)}`);
-  const storage = options.storage ?? DEFAULT_STORAGE;
-  if (typeof storage !== 'string' || storage === '') throw new ConfigError("storage must be a directory path or 'memory'");
+  checkOptions(WHERE, options)
+    .object('listen')
+    .string('storage')
+    .object('tls')
+    .object('auth')
+    .func('log')
+    .boolean('deleteEnabled')
+    .object('authThrottle')
+    .object('uploadPurging');
+  checkOptions(WHERE, within('listen', options.listen)).string('listen.host').integer('listen.port', 0, 65535);
+  const throttle = options.authThrottle ?? {};
+  checkOptions(WHERE, within('authThrottle', throttle))
+    .boolean('authThrottle.enabled')
+    .integer('authThrottle.maxFailures', 1)
+    .integer('authThrottle.windowMs', 1)
+    .integer('authThrottle.backoffMs', 1);
+  const purging = options.uploadPurging ?? {};
+  checkOptions(WHERE, within('uploadPurging', purging))
+    .boolean('uploadPurging.enabled')
+    .integer('uploadPurging.ageMs', 1)
+    .integer('uploadPurging.intervalMs', 1, MAX_TIMER_MS);
+  const auth = options.auth ?? { type: 'none' };
+  checkAuth(auth);
+
   let tls: ResolvedOptions['tls'];
   if (options.tls !== undefined) {
+    const group = within('tls', options.tls);
+    required(group, 'tls.cert', 'PEM text or the path of a PEM file');
+    required(group, 'tls.key', 'PEM text or the path of a PEM file');
+    checkOptions(WHERE, group).string('tls.cert').string('tls.key').string('tls.clientCa');
     tls = { cert: await pem('tls.cert', options.tls.cert), key: await pem('tls.key', options.tls.key) };
     if (options.tls.clientCa !== undefined) tls.clientCa = await pem('tls.clientCa', options.tls.clientCa);
   }
-  const auth = options.auth ?? { type: 'none' };
-  switch (auth.type) {
-    case 'none':
-      break;
-    case 'htpasswd':
-      if (typeof auth.file !== 'string' || auth.file === '') throw new ConfigError('auth.file must be the path of an htpasswd file');
-      break;
-    case 'token':
-      if (!auth.issuer || typeof auth.issuer.verify !== 'function') throw new ConfigError('auth.issuer must be a token issuer with verify()');
-      if (typeof auth.service !== 'string' || auth.service === '') throw new ConfigError('auth.service must name the service tokens are issued for');
-      if (auth.realm !== undefined && !/^https?:\/\//.test(auth.realm)) throw new ConfigError('auth.realm must be an http(s) URL');
-      break;
-    default:
-      throw new ConfigError(`auth.type must be 'none', 'htpasswd' or 'token', got ${JSON.stringify((auth as { type: unknown }).type)}`);
-  }
-  if (options.log !== undefined && typeof options.log !== 'function') throw new ConfigError('log must be a function that takes one line');
-  const deleteEnabled = options.deleteEnabled ?? true;
-  if (typeof deleteEnabled !== 'boolean') throw new ConfigError('deleteEnabled must be a boolean');
-  return { host, port, storage, ...(tls ? { tls } : {}), auth, ...(options.log ? { log: options.log } : {}), deleteEnabled };
+  return {
+    host: options.listen?.host ?? DEFAULT_HOST,
+    port: options.listen?.port ?? DEFAULT_PORT,
+    storage: options.storage ?? DEFAULT_STORAGE,
+    ...(tls ? { tls } : {}),
+    auth,
+    ...(options.log ? { log: options.log } : {}),
+    deleteEnabled: options.deleteEnabled ?? true,
+    authThrottle:
+      throttle.enabled === false
+        ? undefined
+        : {
+            maxFailures: throttle.maxFailures ?? DEFAULT_AUTH_MAX_FAILURES,
+            windowMs: throttle.windowMs ?? DEFAULT_AUTH_FAILURE_WINDOW_MS,
+            backoffMs: throttle.backoffMs ?? DEFAULT_AUTH_BACKOFF_MS,
+          },
+    uploadPurging: {
+      enabled: purging.enabled ?? true,
+      ageMs: purging.ageMs ?? DEFAULT_UPLOAD_PURGE_AGE_MS,
+      intervalMs: purging.intervalMs ?? DEFAULT_UPLOAD_PURGE_INTERVAL_MS,
+    },
+  };
 }

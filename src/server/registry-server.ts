@@ -3,11 +3,15 @@
  * `node:http`/`node:https` (no framework) over directory or in-memory storage.
  *
  *   request → router (route, name check, auth, log line) → handler → storage
+ *
+ * Password checks run in worker threads behind a per-address throttle (auth-throttle.ts); a
+ * timer removes abandoned upload sessions while the server runs.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from './auth.js';
+import { AuthThrottle, OPEN_GUARD } from './auth-throttle.js';
 import { resolveOptions, type RegistryServerOptions } from './options.js';
 import { createRouter } from './router.js';
 import { openFilesystemStorage } from './storage/filesystem.js';
@@ -34,16 +38,18 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export async function createRegistryServer(options: RegistryServerOptions = {}): Promise<RegistryServer> {
   const resolved = await resolveOptions(options);
-  const storage = resolved.storage === 'memory' ? createMemoryStorage() : await openFilesystemStorage(resolved.storage);
+  const purging = resolved.uploadPurging;
+  const storage = resolved.storage === 'memory' ? createMemoryStorage() : await openFilesystemStorage(resolved.storage, purging.enabled ? purging.ageMs : undefined);
   let url = '';
   const auth = resolved.auth;
-  const authorizer = await createAuthorizer(auth, () => `${url}/token`);
+  const guard = resolved.authThrottle ? new AuthThrottle(resolved.authThrottle) : OPEN_GUARD;
+  const authorizer = await createAuthorizer(auth, () => `${url}/token`, guard);
   const router = createRouter({
     storage,
     authorizer,
     deleteEnabled: resolved.deleteEnabled,
     ...(resolved.log ? { log: resolved.log } : {}),
-    ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res) } : {}),
+    ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res, guard) } : {}),
   });
 
   // Large uploads take as long as they take: no whole-request timeout, only a headers one.
@@ -73,6 +79,8 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `${resolved.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
 
+  const purge = purging.enabled ? startUploadPurging(storage, purging.ageMs, purging.intervalMs, resolved.log) : undefined;
+
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -83,8 +91,39 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }).then(() => storage.close());
+      })
+        .then(() => purge?.stop())
+        .then(() => storage.close());
       return closing;
+    },
+  };
+}
+
+/**
+ * Every `intervalMs`, removes the upload sessions started `ageMs` or longer ago. The timer does
+ * not keep the process alive; a run still going when the next is due is not doubled; `stop`
+ * clears the timer and waits for a run in progress, so storage is not closed under it.
+ */
+function startUploadPurging(storage: Storage, ageMs: number, intervalMs: number, log: ((line: string) => void) | undefined): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= storage
+      .purgeUploads(ageMs)
+      .then(
+        (removed) => {
+          if (removed > 0) log?.(`upload purging: removed ${removed} session(s) older than ${ageMs / 1000}s`);
+        },
+        (err: unknown) => log?.(`upload purging failed: ${(err as Error)?.message ?? String(err)}`),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

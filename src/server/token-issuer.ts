@@ -7,12 +7,14 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import bcrypt from 'bcryptjs';
 import { ConfigError } from '../errors.js';
 import { createCertificateAuthority } from '../tls/x509.js';
 import type { KeyType } from '../tls/x509.js';
 import type { Scope } from '../auth/scope.js';
 import { mergeScopes, parseScope, scopeSetKey } from '../auth/scope.js';
+import { OPEN_GUARD, clientAddress, type AuthAttemptGuard } from './auth-throttle.js';
+import { RegistryRequestError } from './errors.js';
+import { verifyBcrypt } from './password-check.js';
 
 export type JwtAlgorithm = 'ES256' | 'RS256';
 
@@ -146,9 +148,16 @@ class HttpFailure extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
+}
+
+/** Who is trying a password, and the throttle to ask. */
+interface PasswordAttempt {
+  client: string;
+  guard: AuthAttemptGuard;
 }
 
 const unauthorized = (): HttpFailure => new HttpFailure(401, 'UNAUTHORIZED', 'authentication required');
@@ -221,15 +230,23 @@ export class TokenIssuer {
     return libtrustKeyId(this.#publicKey);
   }
 
-  /** Serves the realm: mount it at whatever path the registry's `realm` names. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Serves the realm: mount it at whatever path the registry's `realm` names. Password checks
+   * (bcrypt in worker threads) ask `guard` first and report failures to it: the embedded
+   * registry passes its failed-authentication throttle.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, guard: AuthAttemptGuard = OPEN_GUARD): Promise<void> {
     try {
-      const body = await this.#exchange(req);
+      const body = await this.#exchange(req, guard);
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(body));
     } catch (err) {
-      const f = err instanceof HttpFailure ? err : new HttpFailure(500, 'UNKNOWN', 'internal error');
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      // A throttled client or a full bcrypt queue: 429 or 503 with Retry-After.
+      const f =
+        err instanceof HttpFailure ? err
+        : err instanceof RegistryRequestError ? new HttpFailure(err.status, err.registryCode, err.plainMessage, err.headers)
+        : new HttpFailure(500, 'UNKNOWN', 'internal error');
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...f.headers };
       if (f.status === 401) headers['www-authenticate'] = `Basic realm="${this.service}"`;
       if (f.status === 405) headers.allow = 'GET, POST';
       res.writeHead(f.status, headers);
@@ -237,7 +254,8 @@ export class TokenIssuer {
     }
   }
 
-  async #exchange(req: IncomingMessage): Promise<Record<string, unknown>> {
+  async #exchange(req: IncomingMessage, guard: AuthAttemptGuard): Promise<Record<string, unknown>> {
+    const attempt = { client: clientAddress(req), guard };
     const url = new URL(req.url ?? '/', 'http://issuer.invalid');
     let subject: string;
     let scopes: Scope[];
@@ -246,7 +264,7 @@ export class TokenIssuer {
     if (req.method === 'GET') {
       service = url.searchParams.get('service');
       scopes = parseScopes(url.searchParams.getAll('scope').flatMap((s) => s.split(' ')));
-      subject = this.#basicUser(req.headers.authorization);
+      subject = await this.#basicUser(req.headers.authorization, attempt);
       wantsRefresh = url.searchParams.get('offline_token') === 'true' && subject !== '';
     } else if (req.method === 'POST') {
       const form = new URLSearchParams(await readForm(req));
@@ -255,7 +273,7 @@ export class TokenIssuer {
       scopes = parseScopes((form.get('scope') ?? '').split(' '));
       const grant = form.get('grant_type');
       if (grant === 'password') {
-        subject = this.#checkPassword(form.get('username') ?? '', form.get('password') ?? '');
+        subject = await this.#checkPassword(form.get('username') ?? '', form.get('password') ?? '', attempt);
         wantsRefresh = form.get('access_type') === 'offline';
       } else if (grant === 'refresh_token') {
         const owner = this.#refreshTokens.get(form.get('refresh_token') ?? '');
@@ -299,23 +317,30 @@ export class TokenIssuer {
   }
 
   /** '' for an anonymous request; throws 401 for a wrong user or password. */
-  #basicUser(header: string | undefined): string {
+  async #basicUser(header: string | undefined, attempt: PasswordAttempt): Promise<string> {
     if (!header) return '';
     const m = /^basic\s+(\S+)$/i.exec(header);
     if (!m) throw unauthorized();
     const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw unauthorized();
-    return this.#checkPassword(decoded.slice(0, colon), decoded.slice(colon + 1));
+    return this.#checkPassword(decoded.slice(0, colon), decoded.slice(colon + 1), attempt);
   }
 
-  #checkPassword(username: string, password: string): string {
+  /** The user name when the password is right; 401 otherwise, 429 while the client backs off. */
+  async #checkPassword(username: string, password: string, { client, guard }: PasswordAttempt): Promise<string> {
+    guard.admit(client);
     const user = Object.hasOwn(this.#users, username) ? this.#users[username] : undefined;
-    if (!user || !password) throw unauthorized();
-    const ok = /^\$2[aby]?\$/.test(user.password)
-      ? bcrypt.compareSync(password, user.password)
-      : user.password.length === password.length && timingSafeEqual(Buffer.from(user.password), Buffer.from(password));
-    if (!ok) throw unauthorized();
+    let ok = false;
+    if (user && password) {
+      ok = /^\$2[aby]?\$/.test(user.password)
+        ? await verifyBcrypt(username, password, user.password, { client, admit: () => guard.admit(client) })
+        : user.password.length === password.length && timingSafeEqual(Buffer.from(user.password), Buffer.from(password));
+    }
+    if (!ok) {
+      guard.failed(client);
+      throw unauthorized();
+    }
     return username;
   }
 

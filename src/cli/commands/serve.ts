@@ -3,7 +3,15 @@
  * logging one line per request on stderr (secrets redacted by the server).
  */
 import { Option, type Command } from 'commander';
-import { createRegistryServer, registryServerOptionsFromCli, type RegistryServeFlags } from '../../server/index.js';
+import {
+  DEFAULT_UPLOAD_PURGE_AGE_MS,
+  DEFAULT_UPLOAD_PURGE_INTERVAL_MS,
+  createRegistryServer,
+  registryServerOptionsFromCli,
+  type RegistryServeFlags,
+} from '../../server/index.js';
+
+const hours = (ms: number): string => `${ms / 3_600_000}h`;
 
 export function serveCommand(program: Command): void {
   program
@@ -18,6 +26,9 @@ export function serveCommand(program: Command): void {
     .option('--token-config <file>', 'token auth: users and their grants (JSON); the token server is served at /token')
     .option('--token-realm <url>', 'an external token realm instead of /token')
     .addOption(new Option('--no-delete', 'refuse DELETE requests'))
+    .option('--upload-purge-age <duration>', `remove upload sessions started this long ago: 168h, 30m, 10s, 1h30m, or seconds (default: ${hours(DEFAULT_UPLOAD_PURGE_AGE_MS)})`)
+    .option('--upload-purge-interval <duration>', `how often to look for them, same form (default: ${hours(DEFAULT_UPLOAD_PURGE_INTERVAL_MS)})`)
+    .addOption(new Option('--no-upload-purging', 'keep abandoned upload sessions'))
     .option('--quiet', 'no request log')
     .action(async (flags: RegistryServeFlags & { delete?: boolean; quiet?: boolean }) => {
       const options = await registryServerOptionsFromCli({

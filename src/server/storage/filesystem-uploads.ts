@@ -22,8 +22,6 @@ import { batchedFileAppender, writerClosed, type BatchedWriter } from '../../fs/
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Reads of a session's bytes for a re-hash. */
 const READ_BUFFER = 1 << 20;
-/** Sessions older than this are abandoned (distribution purges after a week too). */
-export const UPLOAD_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 export class FilesystemUploads {
   /** Live hashes by session; a session has one from its first bytes, in this process only. */
@@ -38,18 +36,48 @@ export class FilesystemUploads {
   }
 
   /**
-   * Removes sessions nobody can resume: older than `UPLOAD_MAX_AGE_MS`, or whose info file a
-   * crash left unreadable. Runs when the storage opens, so a restart cleans up after a kill.
+   * Removes sessions nobody will resume: those started `maxAgeMs` or longer ago (when given;
+   * docker-registry's `uploadpurging.age`), and entries that are not sessions. A session whose
+   * info file is unreadable goes at once when the storage opens (a crash left it); while the
+   * server runs it may be one being created, and goes once its directory is that old. A session
+   * receiving a request is skipped, and one being removed is marked busy, so a request racing
+   * the purge gets a clean 416 or 404. Returns how many were removed.
    */
-  async purgeAbandoned(now = Date.now()): Promise<void> {
+  async purge(maxAgeMs: number | undefined, opening = false): Promise<number> {
+    const now = Date.now();
+    const old = (time: number): boolean => maxAgeMs !== undefined && now - time >= maxAgeMs;
+    let removed = 0;
     for (const id of await readdir(this.dir)) {
-      let started = Number.NaN;
-      try {
-        started = Date.parse((JSON.parse(await readFile(join(this.dir, id, 'info.json'), 'utf8')) as { started: string }).started);
-      } catch {
-        // unreadable: abandoned
+      if (!UUID_RE.test(id)) {
+        await rm(join(this.dir, id), { recursive: true, force: true });
+        removed++;
+        continue;
       }
-      if (!UUID_RE.test(id) || !(now - started < UPLOAD_MAX_AGE_MS)) await rm(join(this.dir, id), { recursive: true, force: true });
+      if (this.busy.has(id)) continue;
+      const started = await this.startedAt(id);
+      const abandoned = Number.isNaN(started)
+        ? opening || old(await stat(join(this.dir, id)).then((s) => s.mtimeMs, () => 0))
+        : old(started);
+      // Checked again: a request may have arrived while the info file was read.
+      if (!abandoned || this.busy.has(id)) continue;
+      this.busy.add(id);
+      try {
+        await this.discard(id);
+        removed++;
+      } finally {
+        this.busy.delete(id);
+      }
+    }
+    return removed;
+  }
+
+  /** When the session started (ms since the epoch); NaN when its info file is unreadable. */
+  private async startedAt(id: string): Promise<number> {
+    try {
+      const info = JSON.parse(await readFile(join(this.dir, id, 'info.json'), 'utf8')) as { repository?: unknown; started?: unknown };
+      return typeof info.repository === 'string' && typeof info.started === 'string' ? Date.parse(info.started) : Number.NaN;
+    } catch {
+      return Number.NaN;
     }
   }
 
@@ -100,7 +128,10 @@ export class FilesystemUploads {
     let handle;
     let sink: BatchedWriter | undefined;
     try {
-      handle = await open(this.dataPath(id), 'r+');
+      handle = await open(this.dataPath(id), 'r+').catch((err: NodeJS.ErrnoException) => {
+        // Purged between the lookup and the open: gone, as for any later request.
+        throw err.code === 'ENOENT' ? uploadUnknown(id) : err;
+      });
       sink = batchedFileAppender(handle, session.size, hash && ((chunk) => hash.update(chunk)));
       await pipeline(body, sink);
       const size = session.size + sink.bytesAccepted;

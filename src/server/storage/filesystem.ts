@@ -29,14 +29,18 @@ interface Revision {
   subject?: string;
 }
 
-export async function openFilesystemStorage(root: string): Promise<Storage> {
+/**
+ * Opens (creating) the directory storage. Upload sessions started `uploadMaxAgeMs` ago or more
+ * are removed now (a restart cleans up after a kill); without it only crash leftovers are.
+ */
+export async function openFilesystemStorage(root: string, uploadMaxAgeMs?: number): Promise<Storage> {
   const dir = resolve(root);
   for (const sub of ['blobs', 'repositories', 'uploads', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
   // Temporary files of writes that a crash interrupted are garbage; nothing refers to them.
   await rm(join(dir, 'tmp'), { recursive: true, force: true });
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const storage = new FilesystemStorage(dir);
-  await storage.uploads.purgeAbandoned();
+  await storage.uploads.purge(uploadMaxAgeMs, true);
   return storage;
 }
 
@@ -254,6 +258,9 @@ class FilesystemStorage implements Storage {
   }
   cancelUpload(repository: string, id: string): Promise<boolean> {
     return this.uploads.cancel(repository, id);
+  }
+  purgeUploads(maxAgeMs: number): Promise<number> {
+    return this.uploads.purge(maxAgeMs);
   }
 
   async commitUpload(repository: string, id: string, digest: string): Promise<number> {

@@ -24,6 +24,8 @@ interface MemoryUpload {
   size: number;
   live: LiveHash;
   busy: boolean;
+  /** When the session started (ms since the epoch). */
+  started: number;
 }
 
 export function createMemoryStorage(): Storage {
@@ -124,7 +126,7 @@ class MemoryStorage implements Storage {
   async startUpload(repository: string): Promise<UploadSession> {
     const id = randomUUID();
     // Inline hashing: a memory upload is held whole anyway, and small.
-    this.uploads.set(id, { repository, chunks: [], size: 0, live: newLiveHash(0), busy: false });
+    this.uploads.set(id, { repository, chunks: [], size: 0, live: newLiveHash(0), busy: false, started: Date.now() });
     return { id, repository, size: 0 };
   }
 
@@ -185,6 +187,18 @@ class MemoryStorage implements Storage {
 
   async cancelUpload(repository: string, id: string): Promise<boolean> {
     return this.session(repository, id) ? this.uploads.delete(id) : false;
+  }
+
+  async purgeUploads(maxAgeMs: number): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const [id, u] of this.uploads) {
+      if (u.busy || now - u.started < maxAgeMs) continue;
+      this.uploads.delete(id);
+      u.live.hash.discard();
+      removed++;
+    }
+    return removed;
   }
 
   async close(): Promise<void> {

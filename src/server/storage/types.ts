@@ -89,6 +89,12 @@ export interface Storage {
    */
   commitUpload(repository: string, id: string, digest: string): Promise<number>;
   cancelUpload(repository: string, id: string): Promise<boolean>;
+  /**
+   * Removes upload sessions started `maxAgeMs` or longer ago (abandoned pushes, as
+   * docker-registry's upload purging counts them) and returns how many went. A session
+   * receiving or committing a request is never removed.
+   */
+  purgeUploads(maxAgeMs: number): Promise<number>;
 
   close(): Promise<void>;
 }
