@@ -6,7 +6,7 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
-import { ERRCODE_MESSAGES, errcodeText, type RegistryErrorEntry } from '../transport/errors.js';
+import { ERRCODE_MESSAGES, errcodeText, parseErrorDocument, type RegistryErrorEntry } from '../transport/errors.js';
 import { parseWwwAuthenticate } from './challenge.js';
 
 export type { RegistryErrorEntry };
@@ -65,17 +65,6 @@ function header(headers: HeaderSource, name: string): string | string[] | undefi
 /** The largest error body kept in an error (the caller caps what it reads; this caps what it keeps). */
 const MAX_BODY_IN_ERROR = 4096;
 
-function parseErrorList(doc: unknown): RegistryErrorEntry[] | undefined {
-  if (typeof doc !== 'object' || doc === null) return undefined;
-  const list = (doc as { errors?: unknown }).errors;
-  if (!Array.isArray(list) || list.length === 0) return undefined;
-  return list.map((raw) => {
-    const e = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    const code = typeof e.code === 'string' && e.code ? e.code.toUpperCase() : 'UNKNOWN';
-    return entry(code, typeof e.message === 'string' ? e.message : undefined, e.detail);
-  });
-}
-
 /**
  * Maps a failed response from a token server or registry to an `AuthError`, Docker's way:
  * a bearer challenge's `error=invalid_token|insufficient_scope` first; then a `{"details":…}`
@@ -110,22 +99,11 @@ export interface AuthErrorOptions {
 
 function bodyErrors(status: number, contentType: string | string[] | undefined, text: string): { errors: RegistryErrorEntry[]; structured: boolean } {
   const type = (Array.isArray(contentType) ? contentType[0] : contentType)?.split(';')[0]?.trim().toLowerCase();
-  const json = type === 'application/json' || type === 'application/vnd.api+json';
-  let doc: unknown;
-  let parsed = false;
-  try {
-    doc = JSON.parse(text);
-    parsed = true;
-  } catch {
-    // handled below
-  }
-  if (!parsed && !json) return { errors: [byStatus(status, text.trim())], structured: false };
-  if (parsed && typeof doc === 'object' && doc !== null) {
-    const details = (doc as { details?: unknown }).details;
-    if (typeof details === 'string' && details) return { errors: [byStatus(status, details)], structured: true };
-    const list = parseErrorList(doc);
-    if (list) return { errors: list, structured: true };
-  }
+  const declaredJson = type === 'application/json' || type === 'application/vnd.api+json';
+  const doc = parseErrorDocument(text);
+  if (!doc.json && !declaredJson) return { errors: [byStatus(status, text.trim())], structured: false };
+  if (doc.details) return { errors: [byStatus(status, doc.details)], structured: true };
+  if (doc.errors) return { errors: doc.errors.map((e) => entry(e.code.toUpperCase(), e.message || undefined, e.detail)), structured: true };
   // JSON that says nothing useful (Docker's UnexpectedHTTPResponseError).
   if (status === 401) return { errors: [entry('UNAUTHORIZED', undefined, text || undefined)], structured: false };
   return { errors: [entry('UNKNOWN', `error parsing HTTP ${status} response body: ${text.trim() || 'no error details found in HTTP response body'}`)], structured: false };

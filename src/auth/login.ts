@@ -6,6 +6,7 @@
  * Mirrors are never used.
  */
 import { ErrorCode, GantryError } from '../errors.js';
+import { checkOptions, InvalidOptionError } from '../options.js';
 import { negotiate } from '../transport/endpoint.js';
 import { errorFromResponse, statusText } from '../transport/errors.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
@@ -59,6 +60,10 @@ export function loginRegistryHost(server: string | undefined): string {
 
 /** Verifies `credentials` against `server` and stores them. */
 export async function login(server: string | undefined, credentials: LoginCredentials, options: LoginOptions = {}): Promise<LoginResult> {
+  if (server !== undefined && typeof server !== 'string') throw new InvalidOptionError('login', 'server', server, 'a registry address or undefined for Docker Hub');
+  checkOptions('login', credentials).string('username').check('password', (v) => typeof v === 'string', 'a string');
+  if (typeof credentials?.username !== 'string') throw new InvalidOptionError('login', 'username', credentials?.username, 'a non-empty string');
+  checkOptions('login', options).string('configDir').boolean('noStore');
   const registry = loginRegistryHost(server);
   let refreshToken: string | undefined;
   const authorizer = new Authorizer({
@@ -80,7 +85,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
       throw err;
     });
     if (res.status !== 200) {
-      const err = await errorFromResponse('GET', url, res);
+      const err = await errorFromResponse({ method: 'GET', url }, res);
       throw new GantryError(res.status === 401 ? ErrorCode.UNAUTHORIZED : err.code, `login attempt to ${url.href} failed with status: ${res.status} ${statusText(res.status)}`, { cause: err });
     }
     await res.body.dump();

@@ -6,6 +6,7 @@
 import { Authorizer } from '../auth/authorizer.js';
 import { Keychain, StaticKeychain, type CredentialSource } from '../auth/keychain.js';
 import type { EndpointPurpose } from '../config/endpoints.js';
+import { checkOptions, InvalidOptionError } from '../options.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { RegistryClient } from './registry-client.js';
 
@@ -32,8 +33,25 @@ function credentialSource(options: RegistryAccessOptions): Promise<CredentialSou
   return Keychain.load({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
 }
 
+function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAccessOptions): void {
+  if (typeof host !== 'string' || host === '' || /[/\s]/.test(host)) throw new InvalidOptionError('connectRegistry', 'host', host, 'a registry host[:port] without scheme or path');
+  if (purpose !== 'pull' && purpose !== 'push' && purpose !== 'login') throw new InvalidOptionError('connectRegistry', 'purpose', purpose, '"pull", "push" or "login"');
+  checkOptions('connectRegistry', options)
+    .string('configDir')
+    .boolean('anonymous')
+    .check(
+      'credentials',
+      (c) =>
+        typeof c === 'object' &&
+        c !== null &&
+        (typeof (c as CredentialSource).resolve === 'function' || (typeof (c as { username?: unknown }).username === 'string' && typeof (c as { password?: unknown }).password === 'string')),
+      '{ username, password } or a CredentialSource',
+    );
+}
+
 /** Opens a client for `host` (`docker.io`, `localhost:5000`) with auth. Close it when done. */
 export async function connectRegistry(host: string, purpose: EndpointPurpose, options: RegistryAccessOptions = {}): Promise<ConnectedRegistry> {
+  checkAccessOptions(host, purpose, options);
   const credentials = await credentialSource(options);
   const authorizer = new Authorizer(credentials ? { credentials } : {});
   const transport = new Transport({ ...options, layers: [...(options.layers ?? []), authorizer.layer()] });

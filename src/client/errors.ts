@@ -11,23 +11,11 @@
  */
 import { ErrorCode, GantryError, type GantryErrorOptions } from '../errors.js';
 import type { Reference } from '../ref/reference.js';
-import { errcodeText, ERRCODE_MESSAGES, errorFromResponse as registryErrorFromResponse, RegistryError } from '../transport/errors.js';
+import { errcodeText, ERRCODE_MESSAGES, errorFromResponse, RegistryError } from '../transport/errors.js';
 
-export { errcodeText };
+export { errcodeText, errorFromResponse };
 import type { TransportRequest, TransportResponse } from '../transport/types.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
-
-/**
- * The RegistryError for `res`, its body read (capped) and released (the transport's rules:
- * the registry's own list, `Retry-After`, `insufficient_scope` read as Docker's DENIED), with
- * the rate limit the registry announced.
- */
-export async function errorFromResponse(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse): Promise<RegistryError> {
-  const err = await registryErrorFromResponse(req.method, req.url, res);
-  const rateLimit = readRateLimit(res.headers);
-  if (rateLimit) Object.defineProperty(err, 'rateLimit', { value: rateLimit, enumerable: true });
-  return err;
-}
+import type { RateLimit } from './rate-limit.js';
 
 /** Throws the registry's error unless `res.status` is one of `ok`. */
 export async function expectStatus(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse, ok: readonly number[]): Promise<void> {

@@ -8,6 +8,7 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { releaseBody } from './body.js';
 export { errorCodeOf, isUntrustedCertificate, toTransportError, TransportError } from './connection-errors.js';
+import { readRateLimit } from './rate-limit.js';
 import { RETRYABLE_STATUSES } from './rules.js';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec "Error Codes"). */
@@ -91,34 +92,56 @@ export function statusText(status: number): string {
   return STATUS_TEXT[status] ?? 'Unexpected Status';
 }
 
-/** Parses an error body: `{"errors":[{code,message,detail}]}` (spec), or `{"details": "..."}` (token servers). */
-export function parseErrorBody(body: string): RegistryErrorEntry[] {
+/** An error body, parsed once for every reader (the client's errors and the auth layer's). */
+export interface ErrorDocument {
+  /** Whether the body was JSON at all. */
+  readonly json: boolean;
+  /** The spec's `{"errors": [...]}` list, when the body has one (codes as sent). */
+  readonly errors?: RegistryErrorEntry[];
+  /** A token server's `{"details": "..."}`. */
+  readonly details?: string;
+}
+
+/** Parses `{"errors":[{code,message,detail}]}` (distribution-spec) or `{"details": "..."}` (token servers). */
+export function parseErrorDocument(body: string): ErrorDocument {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    return [];
+    return { json: false };
   }
-  if (json && typeof json === 'object') {
-    const errors = (json as { errors?: unknown }).errors;
-    if (Array.isArray(errors)) {
-      return errors
-        .filter((e): e is Record<string, unknown> => !!e && typeof e === 'object')
-        .map((e) => ({ code: String(e.code ?? 'UNKNOWN'), message: String(e.message ?? ''), ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
-    }
-    const details = (json as { details?: unknown }).details;
-    if (typeof details === 'string') return [{ code: 'UNKNOWN', message: details }];
+  if (!json || typeof json !== 'object') return { json: true };
+  const list = (json as { errors?: unknown }).errors;
+  if (Array.isArray(list) && list.length > 0) {
+    const errors = list.map((raw) => {
+      const e = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+      return { code: typeof e.code === 'string' && e.code ? e.code : 'UNKNOWN', message: typeof e.message === 'string' ? e.message : '', ...(e.detail !== undefined ? { detail: e.detail } : {}) };
+    });
+    return { json: true, errors };
   }
-  return [];
+  const details = (json as { details?: unknown }).details;
+  return typeof details === 'string' && details ? { json: true, details } : { json: true };
+}
+
+/** The registry's error list of a body: the spec's list, or a token server's details as one UNKNOWN entry. */
+export function parseErrorBody(body: string): RegistryErrorEntry[] {
+  const doc = parseErrorDocument(body);
+  if (doc.errors) return doc.errors;
+  return doc.details ? [{ code: 'UNKNOWN', message: doc.details }] : [];
 }
 
 /**
  * The error for a response the caller did not expect: the registry's own error list, the
  * status, `Retry-After`; a bearer challenge's `error="insufficient_scope"` reads as Docker
- * renders it (`DENIED: requested access to the resource is denied`). Reads at most
- * MAX_ERROR_BODY_BYTES of the body and discards the rest.
+ * renders it (`DENIED: requested access to the resource is denied`), and the rate limit the
+ * registry announced (`rateLimit`). Reads at most MAX_ERROR_BODY_BYTES of the body and
+ * discards the rest. The one function of this name: the client and login use it as it is.
  */
-export async function errorFromResponse(method: string, url: URL, res: { status: number; headers: Record<string, string | string[] | undefined>; body: Parameters<typeof releaseBody>[0] & AsyncIterable<unknown> }): Promise<RegistryError> {
+export async function errorFromResponse(
+  req: { readonly method: string; readonly url: URL },
+  res: { status: number; headers: Record<string, string | string[] | undefined>; body: Parameters<typeof releaseBody>[0] & AsyncIterable<unknown> },
+): Promise<RegistryError> {
+  const { method, url } = req;
   const chunks: Buffer[] = [];
   let size = 0;
   if (method !== 'HEAD') {
@@ -141,7 +164,10 @@ export async function errorFromResponse(method: string, url: URL, res: { status:
   const ra = res.headers['retry-after'];
   const retryAfter = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra);
   const raw = errors.length === 0 && text && !/^\s*[<{]/.test(text) ? text.trim().slice(0, 200) : undefined;
-  return new RegistryError(method, url, res.status, errors, { ...(retryAfter !== undefined ? { retryAfter } : {}), ...(raw ? { rawBody: raw } : {}) });
+  const err = new RegistryError(method, url, res.status, errors, { ...(retryAfter !== undefined ? { retryAfter } : {}), ...(raw ? { rawBody: raw } : {}) });
+  const rateLimit = readRateLimit(res.headers);
+  if (rateLimit) Object.defineProperty(err, 'rateLimit', { value: rateLimit, enumerable: true });
+  return err;
 }
 
 /** Seconds from a `Retry-After` header (delta-seconds or an HTTP date). */

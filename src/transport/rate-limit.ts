@@ -5,7 +5,7 @@
  *   docker-ratelimit-source: 203.0.113.7
  * Exposed on every result (and on errors) so a caller can slow down before the 429.
  */
-import { header, type ResponseHeaders } from '../transport/types.js';
+import { header, type ResponseHeaders } from './types.js';
 
 export interface RateLimit {
   /** Requests allowed in the window. */

@@ -131,7 +131,7 @@ describe('token auth through the project issuer', () => {
     for (let i = 0; i < 3; i++) {
       const res = await transport.send({ method: 'GET', url: new URL('public/app/tags/list', base) });
       assert.equal(res.status, 404, 'authorized: the repository simply does not exist');
-      const err = await errorFromResponse('GET', new URL('public/app/tags/list', base), res);
+      const err = await errorFromResponse({ method: 'GET', url: new URL('public/app/tags/list', base) }, res);
       assert.equal(err.errors[0]?.code, 'NAME_UNKNOWN');
     }
     assert.equal([...authorizer.exchanges.values()].reduce((a, b) => a + b, 0), 1);
@@ -145,7 +145,7 @@ describe('token auth through the project issuer', () => {
     const url = new URL('public/app/blobs/uploads/', base);
     const res = await transport.send({ method: 'POST', url });
     assert.equal(res.status, 401);
-    const err = await errorFromResponse('POST', url, res);
+    const err = await errorFromResponse({ method: 'POST', url }, res);
     assert.equal(err.code, 'DENIED');
     assert.match(err.message, /: denied: requested access to the resource is denied$/);
     await transport.close();
