@@ -22,7 +22,7 @@ import type { RetryPolicy } from '../../src/transport/layers/retry.js';
 import { Transport } from '../../src/transport/transport.js';
 import { prngStream } from '../helpers/client-fixtures.js';
 import { startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startFaultProxy, type FaultProxy, type ProgrammedFault } from '../helpers/fault-proxy.js';
 
 export const NO_CERTS = join(tmpdir(), 'gantry-faults-no-certs.d');
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -236,4 +236,14 @@ export function isBigBlobUnavailable(world: FaultWorld, repo: string) {
     assert.match(err.message, new RegExp(`^GET http://${world.proxy.host}/v2/${repo}/blobs/${world.image.big.digest.toString()}: UNAVAILABLE: fault proxy: 503`));
     return true;
   };
+}
+
+/**
+ * The fault fired: exactly `times` times when given, else at least once. A rule whose pattern
+ * matches nothing leaves a fault test passing without testing anything.
+ */
+export function assertFired(fault: ProgrammedFault, times?: number): void {
+  const what = `${fault.rule.method ?? 'any'} ${String(fault.rule.path)} (${fault.rule.fault.kind})`;
+  if (times === undefined) assert.ok(fault.fired >= 1, `the fault never fired: ${what}`);
+  else assert.equal(fault.fired, times, `the fault fired ${fault.fired} times, expected ${times}: ${what}`);
 }

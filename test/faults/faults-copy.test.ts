@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copy } from '../../src/image/transports.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { blobPath, blobRequests, fastRetry, NO_CERTS, proxySeed, registryImage, startFaultWorld, type FaultWorld, isBigBlobUnavailable } from './fault-fixture.js';
+import { assertFired, blobPath, blobRequests, fastRetry, NO_CERTS, proxySeed, registryImage, startFaultWorld, type FaultWorld, isBigBlobUnavailable } from './fault-fixture.js';
 
 const REPO = 'faults/base';
 
@@ -48,9 +48,11 @@ describe('registry to registry copy through faulty networks on both sides', () =
     if (!requirePeer(t, 'docker-registry')) return;
     const { big } = world.image;
     // The download breaks first (well before the upload's cut, which trails it), then the upload.
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 777_777 } });
-    destination.add({ method: 'PATCH', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), fault: { kind: 'reset-request', afterBytes: 3_000_000 } });
+    const download = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 777_777 } });
+    const upload = destination.add({ method: 'PATCH', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), fault: { kind: 'reset-request', afterBytes: 3_000_000 } });
     await copyImage();
+    assertFired(download, 1);
+    assertFired(upload, 1);
     // The upload restart read the blob again from the source: the first read was resumed at the cut.
     // The resume asks for what the copy had consumed: here the upload paces the download, so
     // part of what the proxy sent before the cut may still have been in buffers, and lost.
@@ -67,11 +69,14 @@ describe('registry to registry copy through faulty networks on both sides', () =
 
   test('truncation and a drip on the source, 503 bursts on the destination', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'truncate' } });
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), fault: { kind: 'drip', chunkBytes: 8 * 1024, intervalMs: 50, forMs: 400 } });
-    destination.add({ method: 'POST', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), times: 2, fault: { kind: 'status', status: 503 } });
-    destination.add({ method: 'HEAD', path: new RegExp(`^/v2/${nextRepo()}/blobs/`), times: 2, fault: { kind: 'status', status: 503 } });
+    const truncated = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'truncate' } });
+    const drip = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), fault: { kind: 'drip', chunkBytes: 8 * 1024, intervalMs: 50, forMs: 400 } });
+    const starts = destination.add({ method: 'POST', path: new RegExp(`^/v2/${nextRepo()}/blobs/uploads/`), times: 2, fault: { kind: 'status', status: 503 } });
+    const heads = destination.add({ method: 'HEAD', path: new RegExp(`^/v2/${nextRepo()}/blobs/`), times: 2, fault: { kind: 'status', status: 503 } });
     await copyImage();
+    for (const f of [truncated, drip]) assertFired(f, 1);
+    assertFired(starts, 2);
+    assertFired(heads, 2);
     const gets = blobRequests(world.proxy, world.image.big.digest);
     const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
     assert.ok(resumedAt > 0 && resumedAt <= (gets[0]?.cutAfter ?? 0), `cut after ${gets[0]?.cutAfter}, resumed with ${gets[1]?.range}`);
@@ -79,23 +84,26 @@ describe('registry to registry copy through faulty networks on both sides', () =
 
   test('429 with Retry-After on both sides is waited for', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
-    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
-    destination.add({ method: 'PUT', path: new RegExp(`^/v2/${nextRepo()}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const source = world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const dest = destination.add({ method: 'PUT', path: new RegExp(`^/v2/${nextRepo()}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
     const waits: number[] = [];
     await copyImage(waits);
+    assertFired(source, 1);
+    assertFired(dest, 1);
     assert.deepEqual(waits, [1000, 1000]);
   });
 
   test('a source that stays down fails the copy clearly and the destination tag is never written', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const down = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
     try {
       await assert.rejects(copyImage(), isBigBlobUnavailable(world, REPO));
     } finally {
       world.proxy.clearFaults();
     }
     assert.equal(blobRequests(world.proxy, world.image.big.digest).length, 4, 'the source retry budget, not multiplied');
+    assertFired(down, 4);
     assert.equal(await registryImage(world.registry, `${repo}:v1`), undefined);
     assert.equal(destination.requests.some((r) => r.method === 'PUT' && r.url.includes('/manifests/')), false);
   });

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peerPath, requirePeer } from '../helpers/peers.js';
-import { assertLayoutSound, blobPath, blobRequests, NO_CERTS, startFaultWorld, type FaultWorld } from './fault-fixture.js';
+import { assertFired, assertLayoutSound, blobPath, blobRequests, NO_CERTS, startFaultWorld, type FaultWorld } from './fault-fixture.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'gantry.js');
@@ -38,7 +38,7 @@ describe('a pull killed with SIGKILL and run again', () => {
     const dir = join(world.tempDir(), 'layout');
     const blobs = join(dir, 'blobs', 'sha256');
     // The big layer drips (16 KiB every 50 ms: about 10 s for it), so the run is caught mid-layer.
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 60_000 } });
+    const drip = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 60_000 } });
 
     const child = spawn(process.execPath, args(dir), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -57,6 +57,7 @@ describe('a pull killed with SIGKILL and run again', () => {
       assert.ok(Date.now() < deadline, `the pull did not reach the big layer within ${WAIT_MS} ms: ${stderr}`);
       await sleep(50);
     }
+    assertFired(drip, 1);
     child.kill('SIGKILL');
     assert.equal(await exited, 'SIGKILL');
     assert.equal(existsSync(join(dir, 'index.json')), false, 'a killed pull names no image');

@@ -14,7 +14,7 @@ import { copy, openDestination, parseImageLocation } from '../../src/image/trans
 import { BLOB_RESUME_MAX_ATTEMPTS } from '../../src/client/blobs.js';
 import { makeIndex, MemorySource } from '../helpers/image-fixture.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
-import { assertLayoutSound, blobPath, blobRequests, fastRetry, NO_CERTS, startFaultWorld, writeSeedLayout, type FaultWorld, isBigBlobUnavailable } from './fault-fixture.js';
+import { assertFired, assertLayoutSound, blobPath, blobRequests, fastRetry, NO_CERTS, startFaultWorld, writeSeedLayout, type FaultWorld, isBigBlobUnavailable } from './fault-fixture.js';
 
 const REPO = 'faults/base';
 
@@ -43,8 +43,9 @@ describe('pull through a faulty network', () => {
     if (!requirePeer(t, 'docker-registry')) return;
     {
       const { big } = world.image;
-      world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: 2, fault: { kind: 'reset-response' } });
+      const resets = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: 2, fault: { kind: 'reset-response' } });
       const { result, dir } = await pull();
+      assertFired(resets, 2);
       assert.equal(result.digest, world.image.manifestDigest.toString());
       pulled(dir);
       const gets = blobRequests(world.proxy, big.digest);
@@ -62,8 +63,9 @@ describe('pull through a faulty network', () => {
   test('a body truncated against its Content-Length resumes', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const { big } = world.image;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'truncate', afterBytes: 1_000_000 } });
+    const truncated = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'truncate', afterBytes: 1_000_000 } });
     const { dir } = await pull();
+    assertFired(truncated, 1);
     pulled(dir);
     const gets = blobRequests(world.proxy, big.digest);
     assert.deepEqual(gets.map((g) => g.range), [undefined, 'bytes=1000000-']);
@@ -71,10 +73,12 @@ describe('pull through a faulty network', () => {
 
   test('503 bursts on the manifest and a blob are retried', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
-    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), times: 2, fault: { kind: 'status', status: 503 } });
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), times: 3, fault: { kind: 'status', status: 503 } });
+    const manifest = world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/${REPO}/manifests/v1$`), times: 2, fault: { kind: 'status', status: 503 } });
+    const blob = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.small.digest), times: 3, fault: { kind: 'status', status: 503 } });
     const waits: number[] = [];
     const { dir } = await pull(waits);
+    assertFired(manifest, 2);
+    assertFired(blob, 3);
     pulled(dir);
     assert.equal(blobRequests(world.proxy, world.image.small.digest).length, 4);
     assert.equal(waits.length, 5);
@@ -82,18 +86,20 @@ describe('pull through a faulty network', () => {
 
   test('429 with Retry-After is waited for, as long as it asks', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.config.digest), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const limited = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.config.digest), fault: { kind: 'status', status: 429, retryAfter: '1' } });
     const waits: number[] = [];
     const { dir } = await pull(waits);
+    assertFired(limited, 1);
     pulled(dir);
     assert.deepEqual(waits, [1000]);
   });
 
   test('a slow drip completes', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 800 } });
+    const drip = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 800 } });
     const started = Date.now();
     const { dir } = await pull();
+    assertFired(drip, 1);
     assert.ok(Date.now() - started >= 700, 'the drip slowed the pull down');
     pulled(dir);
   });
@@ -104,12 +110,13 @@ describe('pull through a faulty network', () => {
     const dir = world.tempDir();
     await writeSeedLayout(dir, 'old', 99);
     const indexBefore = readFileSync(join(dir, 'index.json'), 'utf8');
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const down = world.proxy.add({ method: 'GET', path: blobPath(REPO, world.image.big.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
     try {
       await assert.rejects(pull([], dir), isBigBlobUnavailable(world, REPO));
     } finally {
       world.proxy.clearFaults();
     }
+    assertFired(down, 4);
     assert.equal(blobRequests(world.proxy, world.image.big.digest).length, 4, 'the retry budget, no more');
     assert.equal(readFileSync(join(dir, 'index.json'), 'utf8'), indexBefore);
     assertLayoutSound(dir);
@@ -128,9 +135,9 @@ describe('pull through a faulty network', () => {
     if (!requirePeer(t, 'docker-registry')) return;
     await freshWorld();
     const { small, big } = world.image;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, small.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const down = world.proxy.add({ method: 'GET', path: blobPath(REPO, small.digest), times: Infinity, fault: { kind: 'status', status: 503 } });
     // Without a stop, this drip would hold the failed pull for about ten seconds.
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 60_000 } });
+    const drip = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'drip', chunkBytes: 16 * 1024, intervalMs: 50, forMs: 60_000 } });
     const dir = world.tempDir();
     const started = Date.now();
     try {
@@ -142,6 +149,8 @@ describe('pull through a faulty network', () => {
       world.proxy.clearFaults();
     }
     assert.ok(Date.now() - started < 3000, `the failed pull took ${Date.now() - started} ms`);
+    assertFired(down);
+    assertFired(drip, 1);
     assert.deepEqual(assertLayoutSound(dir), []);
   });
 
@@ -149,8 +158,8 @@ describe('pull through a faulty network', () => {
     if (!requirePeer(t, 'docker-registry')) return;
     await freshWorld();
     const { big } = world.image;
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 200_000 } });
-    world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: Infinity, fault: { kind: 'reset-response', afterBytes: 0 } });
+    const first = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), fault: { kind: 'reset-response', afterBytes: 200_000 } });
+    const stuck = world.proxy.add({ method: 'GET', path: blobPath(REPO, big.digest), times: Infinity, fault: { kind: 'reset-response', afterBytes: 0 } });
     const dir = world.tempDir();
     try {
       await assert.rejects(pull([], dir), (err: unknown) => {
@@ -165,6 +174,8 @@ describe('pull through a faulty network', () => {
     // Every resume asked for the byte reached, never a byte more or less.
     const ranges = blobRequests(world.proxy, big.digest).map((g) => g.range);
     assert.deepEqual(ranges, [undefined, ...Array<string>(BLOB_RESUME_MAX_ATTEMPTS).fill('bytes=200000-')]);
+    assertFired(first, 1);
+    assertFired(stuck, BLOB_RESUME_MAX_ATTEMPTS);
     assert.deepEqual(assertLayoutSound(dir), [], 'no index.json naming a half-pulled image');
   });
 });
@@ -194,10 +205,12 @@ describe('pull of a multi-platform index through a faulty network', () => {
     const child = index.children[arm]?.manifest.digest.toString() ?? '';
     const layer = index.children[amd]?.layers[1];
     assert.ok(layer);
-    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: 2, fault: { kind: 'status', status: 503 } });
-    world.proxy.add({ method: 'GET', path: blobPath('faults/multi', layer.digest), fault: { kind: 'truncate', afterBytes: 100 } });
+    const manifest = world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: 2, fault: { kind: 'status', status: 503 } });
+    const truncated = world.proxy.add({ method: 'GET', path: blobPath('faults/multi', layer.digest), fault: { kind: 'truncate', afterBytes: 100 } });
     const dir = world.tempDir();
     const result = await pullIndex(dir);
+    assertFired(manifest, 2);
+    assertFired(truncated, 1);
     assert.equal(result.digest, index.index.digest.toString());
     assert.deepEqual(assertLayoutSound(dir), [index.index.digest.toString()]);
     assert.deepEqual(blobRequests(world.proxy, layer.digest).map((r) => r.range), [undefined, 'bytes=100-']);
@@ -206,7 +219,7 @@ describe('pull of a multi-platform index through a faulty network', () => {
   test('a child manifest that stays unavailable fails the pull before index.json names anything', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const child = index.children[amd]?.manifest.digest.toString() ?? '';
-    world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const down = world.proxy.add({ method: 'GET', path: new RegExp(`^/v2/faults/multi/manifests/${child}$`), times: Infinity, fault: { kind: 'status', status: 503 } });
     const dir = world.tempDir();
     try {
       await assert.rejects(pullIndex(dir), (err: Error) => {
@@ -216,6 +229,7 @@ describe('pull of a multi-platform index through a faulty network', () => {
     } finally {
       world.proxy.clearFaults();
     }
+    assertFired(down);
     assert.deepEqual(assertLayoutSound(dir), []);
   });
 });

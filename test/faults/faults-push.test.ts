@@ -12,7 +12,7 @@ import { copy } from '../../src/image/transports.js';
 import { Reference } from '../../src/ref/reference.js';
 import { Transport } from '../../src/transport/transport.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
-import { fastRetry, NO_CERTS, registryImage, startFaultWorld, type FaultWorld } from './fault-fixture.js';
+import { assertFired, fastRetry, NO_CERTS, registryImage, startFaultWorld, type FaultWorld } from './fault-fixture.js';
 
 describe('push through a faulty network', () => {
   let world: FaultWorld;
@@ -57,9 +57,10 @@ describe('push through a faulty network', () => {
   test('a reset part-way through a streamed upload restarts the session', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), fault: { kind: 'reset-request' } });
+    const reset = world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), fault: { kind: 'reset-request' } });
     await push();
     await pushed(repo);
+    assertFired(reset, 1);
     const patches = world.proxy.requests.filter((r) => r.method === 'PATCH');
     assert.equal(patches.length, 2);
     assert.ok(patches[0]?.cutAfter !== undefined && patches[0].cutAfter > 0 && patches[0].cutAfter < world.image.big.size);
@@ -68,9 +69,12 @@ describe('push through a faulty network', () => {
   test('a reset part-way through a monolithic PUT is retried', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/blobs/uploads/.*digest=${world.image.small.digest.toString().replace(':', '%3A')}`), fault: { kind: 'reset-request', afterBytes: 40_000 } });
+    const reset = world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/blobs/uploads/.*digest=${world.image.small.digest.toString().replace(':', '%3A')}`), fault: { kind: 'reset-request', afterBytes: 40_000 } });
     await push();
     await pushed(repo);
+    assertFired(reset, 1);
+    const puts = world.proxy.requests.filter((r) => r.method === 'PUT' && reset.rule.path.test(r.url));
+    assert.deepEqual(puts.map((r) => [r.fault, r.cutAfter]), [['reset-request', 40_000], [undefined, undefined]], 'cut once, then sent again whole');
   });
 
   test('answers lost after the registry acted (blob commit, manifest PUT) are recovered without a duplicate or a corrupt blob', async (t) => {
@@ -78,11 +82,14 @@ describe('push through a faulty network', () => {
     const repo = nextRepo();
     const { small, big } = world.image;
     const commit = (d: typeof small): RegExp => new RegExp(`^/v2/${repo}/blobs/uploads/.*digest=${d.digest.toString().replace(':', '%3A')}`);
-    world.proxy.add({ method: 'PUT', path: commit(small), fault: { kind: 'lose-response' } });
-    world.proxy.add({ method: 'PUT', path: commit(big), fault: { kind: 'lose-response' } });
-    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), fault: { kind: 'lose-response' } });
+    const lost = [
+      world.proxy.add({ method: 'PUT', path: commit(small), fault: { kind: 'lose-response' } }),
+      world.proxy.add({ method: 'PUT', path: commit(big), fault: { kind: 'lose-response' } }),
+      world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), fault: { kind: 'lose-response' } }),
+    ];
     await push();
     await pushed(repo);
+    for (const f of lost) assertFired(f, 1);
     // The registry had taken each blob: the restart's HEAD found it there, and nothing was uploaded twice.
     for (const d of [small, big]) {
       const puts = world.proxy.requests.filter((r) => r.method === 'PUT' && commit(d).test(r.url));
@@ -95,27 +102,30 @@ describe('push through a faulty network', () => {
   test('503 bursts on session starts and on the manifest PUT are ridden out', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'POST', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: 2, fault: { kind: 'status', status: 503 } });
-    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), times: 2, fault: { kind: 'status', status: 503 } });
+    const starts = world.proxy.add({ method: 'POST', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: 2, fault: { kind: 'status', status: 503 } });
+    const manifest = world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), times: 2, fault: { kind: 'status', status: 503 } });
     await push();
     await pushed(repo);
+    assertFired(starts, 2);
+    assertFired(manifest, 2);
     assert.equal(world.proxy.requests.filter((r) => r.method === 'PUT' && r.url.endsWith('/manifests/v1')).length, 3);
   });
 
   test('429 with Retry-After on the manifest PUT is waited for', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    const limited = world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), fault: { kind: 'status', status: 429, retryAfter: '1' } });
     const waits: number[] = [];
     await push(waits);
     await pushed(repo);
+    assertFired(limited, 1);
     assert.deepEqual(waits, [1000]);
   });
 
   test('uploads that keep failing stop after the session budget with a clear error; the tag is not pushed', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: Infinity, fault: { kind: 'status', status: 503 } });
+    const down = world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: Infinity, fault: { kind: 'status', status: 503 } });
     try {
       await assert.rejects(push(), (err: unknown) => {
         assert.ok(err instanceof GantryError);
@@ -127,13 +137,14 @@ describe('push through a faulty network', () => {
       world.proxy.clearFaults();
     }
     assert.equal(world.proxy.requests.filter((r) => r.method === 'PATCH').length, COPY_BLOB_ATTEMPTS, 'one session per try of the blob');
+    assertFired(down, COPY_BLOB_ATTEMPTS);
     await assertNothingHalfPushed(repo);
   });
 
   test('a manifest PUT that keeps getting 429 without a usable Retry-After fails naming the rate limit', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), times: Infinity, fault: { kind: 'status', status: 429, retryAfter: '3600' } });
+    const limited = world.proxy.add({ method: 'PUT', path: new RegExp(`^/v2/${repo}/manifests/v1$`), times: Infinity, fault: { kind: 'status', status: 429, retryAfter: '3600' } });
     try {
       await assert.rejects(push(), (err: unknown) => {
         assert.ok(err instanceof GantryError);
@@ -145,13 +156,14 @@ describe('push through a faulty network', () => {
     } finally {
       world.proxy.clearFaults();
     }
+    assertFired(limited);
     assert.equal(await registryImage(world.registry, `${repo}:v1`), undefined);
   });
 
   test('resets on every upload session fail after the budget with the connection error; nothing corrupt is committed', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const repo = nextRepo();
-    world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: Infinity, fault: { kind: 'reset-request' } });
+    const resets = world.proxy.add({ method: 'PATCH', path: new RegExp(`^/v2/${repo}/blobs/uploads/`), times: Infinity, fault: { kind: 'reset-request' } });
     try {
       await assert.rejects(push(), (err: unknown) => {
         assert.ok(err instanceof GantryError);
@@ -163,6 +175,7 @@ describe('push through a faulty network', () => {
       world.proxy.clearFaults();
     }
     assert.equal(world.proxy.requests.filter((r) => r.method === 'PATCH').length, COPY_BLOB_ATTEMPTS);
+    assertFired(resets, COPY_BLOB_ATTEMPTS);
     await assertNothingHalfPushed(repo);
   });
 });

@@ -6,7 +6,8 @@
  * path pattern, a number of times); random cut offsets come from a seeded PRNG so a failing
  * run can be reproduced. Every request is recorded with its `Range` header and, for a cut,
  * how many body bytes crossed before it, so tests can check that a resumed GET asks for
- * `bytes=<offset reached>-`.
+ * `bytes=<offset reached>-`; each rule counts how many times it fired, so a test can check
+ * that its fault happened at all.
  *
  * Bodies stream through (backpressure honoured both ways); nothing is held whole.
  * `Location` headers that point at the upstream are rewritten to the proxy, so an upload
@@ -40,6 +41,12 @@ export interface FaultRule {
   readonly fault: Fault;
 }
 
+/** A rule as added: `fired` counts the requests it has faulted so far, so a test can tell a fault that never matched. */
+export interface ProgrammedFault {
+  readonly rule: FaultRule;
+  readonly fired: number;
+}
+
 export interface ProxiedRequest {
   readonly method: string;
   /** Path and query as the client sent them. */
@@ -61,7 +68,7 @@ export interface FaultProxy {
   /** Every request, in arrival order. */
   readonly requests: ProxiedRequest[];
   /** Adds a rule; rules are tried in order and the first one with faults left applies. */
-  add(rule: FaultRule): void;
+  add(rule: FaultRule): ProgrammedFault;
   /** Drops all rules (the record stays). */
   clearFaults(): void;
   close(): Promise<void>;
@@ -137,7 +144,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const upstream = new URL(options.upstream);
   const random = seededRandom(options.seed ?? 1);
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
-  const rules: { rule: FaultRule; left: number }[] = [];
+  const rules: { rule: FaultRule; left: number; fired: number }[] = [];
   const requests: ProxiedRequest[] = [];
   const agent = new http.Agent({ keepAlive: true });
   let origin = '';
@@ -148,6 +155,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     for (const r of rules) {
       if (r.left <= 0 || (r.rule.method && r.rule.method !== req.method) || !r.rule.path.test(req.url ?? '')) continue;
       r.left--;
+      r.fired++;
       return r.rule.fault;
     }
     return undefined;
@@ -269,7 +277,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     host: `127.0.0.1:${port}`,
     url: origin,
     requests,
-    add: (rule) => void rules.push({ rule, left: rule.times ?? 1 }),
+    add: (rule) => {
+      const entry = { rule, left: rule.times ?? 1, fired: 0 };
+      rules.push(entry);
+      return {
+        rule,
+        get fired() {
+          return entry.fired;
+        },
+      };
+    },
     clearFaults: () => void rules.splice(0),
     close: async () => {
       server.closeAllConnections();
