@@ -15,7 +15,7 @@ import { BODY_IDLE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, type Timeouts } from './timeo
 export { BODY_IDLE_TIMEOUT_MS, HEADERS_TIMEOUT_MS };
 
 /** Connections kept per origin: enough for parallel blob streams, bounded so a big image
- *  does not open a handshake per layer (docs/transport.md). */
+ *  does not open a handshake per layer. */
 export const MAX_CONNECTIONS_PER_ORIGIN = 8;
 /** Idle keep-alive (Docker's IdleConnTimeout). */
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000;
