@@ -113,6 +113,8 @@ export {
   BLOB_RESUME_DELAY_MS,
   MAX_LIST_PAGE_BYTES,
   MAX_LIST_PAGES,
+  MAX_COLLECTED_LIST_BYTES,
+  MAX_COLLECTED_LIST_ENTRIES,
   MAX_REFERRERS_PAGES,
 } from './client/index.js';
 export type {
@@ -137,7 +139,7 @@ export type {
 } from './client/index.js';
 export { connectRegistry } from './client/connect.js';
 export type { RegistryAccessOptions, ConnectedRegistry } from './client/connect.js';
-export { resolveDigest, listTags, listCatalog, deleteImage } from './client/operations.js';
+export { resolveDigest, listTags, listTagPages, listCatalog, listCatalogPages, deleteImage } from './client/operations.js';
 export { retry, RETRY_MAX_ATTEMPTS, RETRY_BASE_DELAY_MS, RETRY_MAX_DELAY_MS, RETRY_AFTER_CAP_MS, RETRYABLE_STATUSES } from './transport/layers/retry.js';
 export type { RetryPolicy, RetryInfo } from './transport/layers/retry.js';
 

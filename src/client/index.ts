@@ -9,7 +9,7 @@ export { BLOB_RESUME_MAX_ATTEMPTS, BLOB_RESUME_DELAY_MS } from './blobs.js';
 export type { BlobHead, BlobStream, GetBlobOptions } from './blobs.js';
 export { MONOLITHIC_MAX_BYTES, DEFAULT_CHUNK_BYTES, UPLOAD_MAX_ATTEMPTS } from './uploads.js';
 export type { OpenBlobStream, UploadOptions, UploadResult } from './uploads.js';
-export { MAX_LIST_PAGE_BYTES, MAX_LIST_PAGES } from './pagination.js';
+export { MAX_LIST_PAGE_BYTES, MAX_LIST_PAGES, MAX_COLLECTED_LIST_BYTES, MAX_COLLECTED_LIST_ENTRIES } from './pagination.js';
 export type { ListOptions, ListPage } from './pagination.js';
 export { referrersTag, MAX_REFERRERS_PAGES } from './referrers.js';
 export type { ReferrersOptions, ReferrersResult } from './referrers.js';

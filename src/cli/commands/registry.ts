@@ -1,9 +1,12 @@
 /**
- * `gantry inspect`, `digest`, `tags`, `catalog`, `delete`: one library call each.
+ * `gantry inspect`, `digest`, `tags`, `catalog`, `delete`: one library call each. Listings
+ * are printed as their pages come.
  */
+import { once } from 'node:events';
 import type { Command } from 'commander';
 import { inspect, type InspectResult } from '../../image/inspect.js';
-import { deleteImage, listCatalog, listTags, resolveDigest } from '../../client/operations.js';
+import { deleteImage, listCatalogPages, listTagPages, resolveDigest } from '../../client/operations.js';
+import type { ListPage } from '../../client/pagination.js';
 import { formatBytes } from '../progress.js';
 import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
 
@@ -59,6 +62,54 @@ function inspectJson(r: InspectResult): unknown {
   };
 }
 
+/** Names per write when printing a listing. */
+const WRITE_NAMES = 2048;
+
+/** Writes to stdout, waiting while the pipe is full: a listing goes at the reader's pace. */
+async function write(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+}
+
+const isEpipe = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+
+/**
+ * Prints a listing page by page as it arrives, so memory holds one page (issue "Trust at
+ * origin boundaries", item 6): one name per line, or with `jsonOpen` the JSON object that
+ * opens with it, its array written a page at a time (the bytes `JSON.stringify` would give).
+ * A page goes out a few thousand names a write, never as one copy of the page (up to 16 MiB).
+ * Nothing is written before the first page; a listing that fails later leaves what was
+ * printed, and with --json an unclosed array, on purpose: no parser mistakes it for the whole.
+ * A reader that goes away (`gantry tags … | head`) ends the listing quietly: no more pages.
+ */
+async function printListing(pages: AsyncIterable<ListPage>, jsonOpen: string | undefined): Promise<void> {
+  let gone: unknown;
+  const onError = (err: unknown): void => void (gone ??= err);
+  process.stdout.on('error', onError);
+  try {
+    let prefix = jsonOpen ?? '';
+    let first = true;
+    for await (const page of pages) {
+      for (let i = 0; i < page.items.length && gone === undefined; i += WRITE_NAMES) {
+        const names = page.items.slice(i, i + WRITE_NAMES);
+        if (jsonOpen === undefined) await write(`${names.join('\n')}\n`);
+        else await write(`${prefix}${first ? '' : ','}${JSON.stringify(names).slice(1, -1)}`);
+        prefix = '';
+        first = false;
+      }
+      if (gone !== undefined) break;
+      if (prefix) await write(prefix);
+      prefix = '';
+    }
+    if (jsonOpen !== undefined && gone === undefined) await write(`${prefix}]}\n`);
+  } catch (err) {
+    if (!isEpipe(err)) throw err;
+    gone = err;
+  } finally {
+    process.stdout.off('error', onError);
+  }
+  if (gone !== undefined && !isEpipe(gone)) throw gone;
+}
+
 export function registryCommands(program: Command): void {
   addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG] or docker-archive:FILE[:REF]'), { configFlag: false })
     .description('show an image: digest, media type, platforms, layers and sizes, created, labels')
@@ -85,15 +136,15 @@ export function registryCommands(program: Command): void {
   addRegistryFlags(program.command('tags').argument('<repository>', 'repository, e.g. localhost:5000/app'))
     .description("list a repository's tags")
     .action(async (repo: string, flags: RegistryFlags) => {
-      const tags = await listTags(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
-      process.stdout.write(flags.json ? `${JSON.stringify({ repository: repo, tags })}\n` : tags.map((t) => `${t}\n`).join(''));
+      const pages = listTagPages(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
+      await printListing(pages, flags.json ? `{"repository":${JSON.stringify(repo)},"tags":[` : undefined);
     });
 
   addRegistryFlags(program.command('catalog').argument('<registry>', 'HOST[:PORT]'))
     .description("list a registry's repositories")
     .action(async (host: string, flags: RegistryFlags) => {
-      const repositories = await listCatalog(host, await accessOptions(flags));
-      process.stdout.write(flags.json ? `${JSON.stringify({ registry: host, repositories })}\n` : repositories.map((r) => `${r}\n`).join(''));
+      const pages = listCatalogPages(host, await accessOptions(flags));
+      await printListing(pages, flags.json ? `{"registry":${JSON.stringify(host)},"repositories":[` : undefined);
     });
 
   addRegistryFlags(program.command('delete').argument('<reference>', 'image reference (tag or digest)'))
