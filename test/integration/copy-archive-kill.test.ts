@@ -9,111 +9,26 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { copyImage } from '../../src/image/copy.js';
 import { DockerArchiveDestination, DockerArchiveSource } from '../../src/image/docker-archive.js';
 import { openDestination, parseImageLocation } from '../../src/image/transports.js';
-import type { ImageSource, RawManifest } from '../../src/image/types.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { Digest } from '../../src/ref/digest.js';
 import { tempOwnerTag } from '../../src/fs/stale-temp.js';
 import { makeImage, MemorySource, readAll } from '../helpers/image-fixture.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, prngDigest, prngStream } from '../helpers/client-fixtures.js';
+import { prngImage, startGantry, startSlowProxy } from '../helpers/kill-fixture.js';
 
-const BIN = fileURLToPath(new URL('../../bin/gantry.js', import.meta.url));
 const MiB = 1024 * 1024;
 /** Plain (uncompressed) layers, so the archive stores them as they are: a small one, then larger ones. */
 const LAYERS = [4 * MiB, 24 * MiB, 24 * MiB];
 const PROXY_BYTES_PER_SEC = 12 * MiB;
 const KILL_WAIT_MS = 60_000;
 const RUN_TIMEOUT_MS = 120_000;
-
-/** An image whose layers stream from the PRNG; the config's diff_ids are the layers' digests. */
-async function prngImage(): Promise<ImageSource & { manifest: RawManifest }> {
-  const seeds = new Map<string, { size: number; seed: number }>();
-  const layers: Descriptor[] = [];
-  for (const [i, size] of LAYERS.entries()) {
-    const digest = await prngDigest(size, 2000 + i);
-    seeds.set(digest.toString(), { size, seed: 2000 + i });
-    layers.push({ mediaType: OCI_LAYER, digest, size });
-  }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest.toString()) } }));
-  const json = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest.toString(), size: d.size });
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: json({ mediaType: OCI_CONFIG, digest: Digest.fromBytes(config), size: config.length }), layers: layers.map(json) }));
-  const manifest = { bytes, mediaType: OCI_MANIFEST, digest: Digest.fromBytes(bytes) };
-  return {
-    name: 'prng:',
-    manifest,
-    getManifest: async () => manifest,
-    getBlob: async (desc) => {
-      const layer = seeds.get(desc.digest.toString());
-      return layer ? prngStream(layer.size, layer.seed) : Readable.from([config]);
-    },
-    close: async () => undefined,
-  };
-}
-
-/** A loopback TCP proxy pacing the registry's answers to PROXY_BYTES_PER_SEC per connection. */
-async function startSlowProxy(port: number): Promise<{ host: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port });
-    sockets.add(client).add(upstream);
-    const pace = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        setTimeout(() => cb(null, chunk), (chunk.length / PROXY_BYTES_PER_SEC) * 1000);
-      },
-    });
-    client.pipe(upstream);
-    upstream.pipe(pace).pipe(client);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    host: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-interface Run {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-function startGantry(args: string[], env: NodeJS.ProcessEnv): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const done = new Promise<Awaited<Run['done']>>((resolve) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -131,14 +46,14 @@ describe('a copy to a docker archive killed with SIGKILL', () => {
     writeFileSync(join(dir, 'daemon.json'), '{}');
     server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
     const url = new URL(server.url);
-    image = await prngImage();
+    image = await prngImage(LAYERS, 2000);
     const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
     try {
       await copyImage(image, dest.value);
     } finally {
       await dest.close();
     }
-    proxy = await startSlowProxy(Number(url.port));
+    proxy = await startSlowProxy(Number(url.port), PROXY_BYTES_PER_SEC);
   });
   after(async () => {
     await proxy?.close();
@@ -157,7 +72,7 @@ describe('a copy to a docker archive killed with SIGKILL', () => {
     const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
     const args = ['copy', `docker://${proxy.host}/big/app:v1`, `docker-archive:${file}`, ...flags];
 
-    const first = startGantry(args, env);
+    const first = startGantry(args, env, RUN_TIMEOUT_MS);
     t.after(() => void first.child.kill('SIGKILL'));
     const prefix = `app.tar.tmp-${first.child.pid}-`;
     const leftovers = (): string[] => readdirSync(out).filter((n) => n.startsWith(prefix));
@@ -189,7 +104,7 @@ describe('a copy to a docker archive killed with SIGKILL', () => {
     const live = `app.tar.tmp-${tempOwnerTag()}`;
     writeFileSync(join(out, live), 'in progress');
 
-    const second = startGantry([...args, '--json'], env);
+    const second = startGantry([...args, '--json'], env, RUN_TIMEOUT_MS);
     t.after(() => void second.child.kill('SIGKILL'));
     const r = await second.done;
     assert.equal(r.code, 0, r.stderr);

@@ -7,26 +7,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { copyImage } from '../../src/image/copy.js';
 import { OciLayoutDestination } from '../../src/image/oci-layout.js';
 import { openDestination, parseImageLocation } from '../../src/image/transports.js';
-import type { ImageSource, RawManifest } from '../../src/image/types.js';
-import type { Descriptor } from '../../src/oci/descriptor.js';
-import { Digest } from '../../src/ref/digest.js';
 import { makeImage, MemorySource } from '../helpers/image-fixture.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, prngDigest, prngStream } from '../helpers/client-fixtures.js';
+import { prngImage, startGantry, startSlowProxy } from '../helpers/kill-fixture.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'gantry.js');
 const MiB = 1024 * 1024;
 /** Layer sizes: a small one that finishes early, then larger ones still streaming at the kill. */
 const LAYERS = [6 * MiB, 24 * MiB, 32 * MiB];
@@ -34,97 +25,6 @@ const LAYERS = [6 * MiB, 24 * MiB, 32 * MiB];
 const PROXY_BYTES_PER_SEC = 12 * MiB;
 const KILL_WAIT_MS = 60_000;
 const RUN_TIMEOUT_MS = 120_000;
-
-/** A generated image whose layers stream from the PRNG (never held whole). */
-class PrngImage implements ImageSource {
-  readonly name = 'prng:';
-  constructor(
-    readonly manifest: RawManifest,
-    private readonly config: Buffer,
-    private readonly seeds: Map<string, { size: number; seed: number }>,
-  ) {}
-
-  static async create(): Promise<PrngImage> {
-    const seeds = new Map<string, { size: number; seed: number }>();
-    const layers: Descriptor[] = [];
-    for (const [i, size] of LAYERS.entries()) {
-      const digest = await prngDigest(size, 1000 + i);
-      seeds.set(digest.toString(), { size, seed: 1000 + i });
-      layers.push({ mediaType: OCI_LAYER, digest, size });
-    }
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest.toString()) } }));
-    const json = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest.toString(), size: d.size });
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: json({ mediaType: OCI_CONFIG, digest: Digest.fromBytes(config), size: config.length }), layers: layers.map(json) }));
-    return new PrngImage({ bytes, mediaType: OCI_MANIFEST, digest: Digest.fromBytes(bytes) }, config, seeds);
-  }
-
-  async getManifest(): Promise<RawManifest> {
-    return this.manifest;
-  }
-
-  async getBlob(desc: Descriptor): Promise<Readable> {
-    const layer = this.seeds.get(desc.digest.toString());
-    return layer ? prngStream(layer.size, layer.seed) : Readable.from([this.config]);
-  }
-
-  async close(): Promise<void> {}
-}
-
-/** A loopback TCP proxy that paces the registry's answers to PROXY_BYTES_PER_SEC per connection. */
-async function startSlowProxy(target: { host: string; port: number }): Promise<{ host: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target);
-    sockets.add(client).add(upstream);
-    const pace = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        setTimeout(() => cb(null, chunk), (chunk.length / PROXY_BYTES_PER_SEC) * 1000);
-      },
-    });
-    client.pipe(upstream);
-    upstream.pipe(pace).pipe(client);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-interface Run {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-/** Starts `gantry ARGS` with pipes; `done` settles when it exits (killed after RUN_TIMEOUT_MS). */
-function startGantry(args: string[], env: NodeJS.ProcessEnv): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done };
-}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -165,7 +65,7 @@ describe('a pull killed with SIGKILL', () => {
   let server: RegistryServer;
   let proxy: { host: string; close(): Promise<void> };
   let dir: string;
-  let image: PrngImage;
+  let image: Awaited<ReturnType<typeof prngImage>>;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DOCKER_AUTH_CONFIG;
 
@@ -175,14 +75,14 @@ describe('a pull killed with SIGKILL', () => {
     writeFileSync(join(dir, 'daemon.json'), '{}');
     server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
     const url = new URL(server.url);
-    image = await PrngImage.create();
+    image = await prngImage(LAYERS, 1000);
     const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
     try {
       await copyImage(image, dest.value);
     } finally {
       await dest.close();
     }
-    proxy = await startSlowProxy({ host: '127.0.0.1', port: Number(url.port) });
+    proxy = await startSlowProxy(Number(url.port), PROXY_BYTES_PER_SEC);
   });
   after(async () => {
     await proxy?.close();
@@ -197,7 +97,7 @@ describe('a pull killed with SIGKILL', () => {
     await copyImage(new MemorySource(old.manifest, old.blobs), new OciLayoutDestination(layout, { tag: 'old' }));
     const oldBlobs = new Set([old.manifest.digest.toString(), ...old.blobs.keys()].map((d) => d.replace(/^sha256:/, '')));
     const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
-    const first = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, ...flags], env);
+    const first = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, ...flags], env, RUN_TIMEOUT_MS);
     t.after(() => void first.child.kill('SIGKILL'));
 
     // Kill once one layer is complete and another is still being written.
@@ -223,7 +123,7 @@ describe('a pull killed with SIGKILL', () => {
     assert.deepEqual(index.manifests.map((m) => m.digest), [old.manifest.digest.toString()]);
     await referencedBlobsVerify(layout);
 
-    const second = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, '--json', ...flags], env);
+    const second = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, '--json', ...flags], env, RUN_TIMEOUT_MS);
     t.after(() => void second.child.kill('SIGKILL'));
     const r = await second.done;
     assert.equal(r.code, 0, r.stderr);
