@@ -130,7 +130,7 @@ export class Authorizer {
     const pingPath = pingPathFor(req.url.pathname);
     if (pingPath === undefined) return next(req);
     const pingUrl = new URL(pingPath, req.url);
-    let scopes = req.scopes ? parseScopeList(req.scopes.join(' ')) : scopesFor(req.method, req.url);
+    let scopes = req.scopes ? [...req.scopes] : scopesFor(req.method, req.url);
     let challenges = this.challenges.get(pingUrl);
     let authorized = challenges && challenges.length > 0 ? await this.authorize(tokenSend, context, req, challenges, scopes) : req;
     let res = await next(authorized);

@@ -15,6 +15,7 @@ import { Readable, pipeline } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
 import type { Digest } from '../ref/digest.js';
+import type { Scope } from '../ref/scope.js';
 import { verifyingStream } from '../image/verify.js';
 import { abortableSleep } from '../transport/layers/retry.js';
 import { errorCodeOf, TransportError } from '../transport/errors.js';
@@ -64,7 +65,7 @@ function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
 }
 
 /** `scopes`: a push names its push scopes here too, so that one token serves the whole upload. */
-export async function headBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal; scopes?: readonly string[] }): Promise<BlobHead | undefined> {
+export async function headBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal; scopes?: readonly Scope[] }): Promise<BlobHead | undefined> {
   const req = { method: 'HEAD', url: await repo.url(`blobs/${digest.toString()}`), scopes: options.scopes ?? repo.scopes('pull'), ...withSignal(options.signal) };
   const res = await repo.client.send(req);
   await res.body.dump().catch(() => undefined);

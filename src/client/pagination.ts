@@ -17,6 +17,7 @@ import { redactUrl } from '../redact.js';
 import { headerValues, type TransportResponse } from '../transport/types.js';
 import { expectStatus, InvalidResponseError } from './errors.js';
 import { readCapped } from '../transport/body.js';
+import { registryScope, type Scope } from '../ref/scope.js';
 import { readRateLimit, type RateLimit } from './rate-limit.js';
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 
@@ -83,7 +84,7 @@ export function checkListOptions(where: string, options: ListOptions | undefined
 type ListKey = 'tags' | 'repositories';
 
 /** One page, read (capped) and parsed; nothing of the response is kept but the page. */
-async function fetchPage(client: RegistryClient, url: URL, key: ListKey, scopes: string[], signal: AbortSignal | undefined): Promise<ListPage> {
+async function fetchPage(client: RegistryClient, url: URL, key: ListKey, scopes: readonly Scope[], signal: AbortSignal | undefined): Promise<ListPage> {
   const req = { method: 'GET', url, headers: { accept: 'application/json' }, scopes, ...(signal ? { signal } : {}) };
   const res = await client.send(req);
   await expectStatus(req, res, [200]);
@@ -103,7 +104,7 @@ async function fetchPage(client: RegistryClient, url: URL, key: ListKey, scopes:
   return { items: (list as string[] | null | undefined) ?? [], ...(next ? { next } : {}), ...(rateLimit ? { rateLimit } : {}) };
 }
 
-async function* pages(client: RegistryClient, first: URL, key: ListKey, scopes: string[], options: ListOptions): AsyncGenerator<ListPage> {
+async function* pages(client: RegistryClient, first: URL, key: ListKey, scopes: readonly Scope[], options: ListOptions): AsyncGenerator<ListPage> {
   const maxPages = options.maxPages ?? MAX_LIST_PAGES;
   // Hashes, not the URLs: a registry's `last` values can be long, and this set lives as long as the listing.
   const seen = new Set<string>();
@@ -143,7 +144,7 @@ export function catalogPages(client: RegistryClient, options: ListOptions = {}, 
   checkListOptions(where, options);
   return (async function* () {
     const first = await client.url('_catalog', { n: options.n, last: options.last });
-    yield* pages(client, first, 'repositories', ['registry:catalog:*'], options);
+    yield* pages(client, first, 'repositories', [registryScope('catalog', ['*'])], options);
   })();
 }
 

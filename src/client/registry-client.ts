@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { EndpointPurpose } from '../config/endpoints.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { Digest } from '../ref/digest.js';
+import { repositoryScope, type Scope } from '../ref/scope.js';
 import { Reference, Repository } from '../ref/reference.js';
 import { negotiate, type PingResult } from '../transport/endpoint.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
@@ -160,10 +161,10 @@ export class RepositoryClient {
   }
 
   /** The token scopes for `access` (push scopes name push first: some registries read only the first). */
-  scopes(access: Access): string[] {
-    if (access === 'push') return [`repository:${this.path}:push,pull`];
-    if (access === 'delete') return [`repository:${this.path}:delete`];
-    return [`repository:${this.path}:pull`];
+  scopes(access: Access): Scope[] {
+    if (access === 'push') return [repositoryScope(this.path, ['push', 'pull'])];
+    if (access === 'delete') return [repositoryScope(this.path, ['delete'])];
+    return [repositoryScope(this.path, ['pull'])];
   }
 
   /** `/v2/<path>/<rest>`. */

@@ -33,6 +33,7 @@ import { headBlob } from './blobs.js';
 import { SliceReader } from './slices.js';
 import type { RepositoryClient } from './registry-client.js';
 import type { Repository } from '../ref/reference.js';
+import { repositoryScope } from '../ref/scope.js';
 
 /** Blobs up to this size go up in one PUT, read into memory first (1 MiB: cheap, and most config blobs and small layers fit). */
 export const MONOLITHIC_MAX_BYTES = 1024 * 1024;
@@ -109,7 +110,7 @@ export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenB
   const signal = options.signal ? { signal: options.signal } : {};
   const from = options.mountFrom === undefined ? undefined : typeof options.mountFrom === 'string' ? options.mountFrom : options.mountFrom.path;
   const pushScopes = repo.scopes('push');
-  const scopes = from && from !== repo.path ? [...pushScopes, `repository:${from}:pull`] : pushScopes;
+  const scopes = from && from !== repo.path ? [...pushScopes, repositoryScope(from, ['pull'])] : pushScopes;
   const send = async (req: Omit<TransportRequest, 'scopes'>): Promise<TransportResponse> => repo.client.send({ ...req, scopes, ...signal });
 
   let chunked = options.chunkSize !== undefined;
@@ -322,7 +323,7 @@ async function uploadChunks(desc: Desc, open: OpenBlobStream, first: Session, op
  */
 export async function mountBlob(repo: RepositoryClient, desc: Desc, from: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
   const signal = options.signal ? { signal: options.signal } : {};
-  const scopes = [...repo.scopes('push'), `repository:${from}:pull`];
+  const scopes = [...repo.scopes('push'), repositoryScope(from, ['pull'])];
   const req = { method: 'POST', url: await repo.url('blobs/uploads/', { mount: desc.digest.toString(), from }), headers: { 'content-length': '0' }, scopes, ...signal };
   const res = await repo.client.send(req);
   if (res.status === 201) {

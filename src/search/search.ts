@@ -12,6 +12,7 @@ import { Authorizer } from '../auth/authorizer.js';
 import type { Credentials, CredentialSource } from '../auth/keychain.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { splitReposSearchTerm } from '../ref/reference.js';
+import { registryScope, type Scope } from '../ref/scope.js';
 import { readCapped } from '../transport/body.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { headerValues, type TransportResponse } from '../transport/types.js';
@@ -23,7 +24,7 @@ export const MAX_SEARCH_RESPONSE_BYTES = 8 * 1024 * 1024;
 /** Docker sets no deadline on search; gantry gives up after a minute rather than hang. */
 export const SEARCH_TIMEOUT_MS = 60_000;
 /** The token scope Docker asks for when searching with an identity token. */
-export const CATALOG_SEARCH_SCOPE = 'registry:catalog:search';
+export const CATALOG_SEARCH_SCOPE: Scope = Object.freeze(registryScope('catalog', ['search']));
 
 export interface SearchResult {
   readonly name: string;

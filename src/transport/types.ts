@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { Scope } from '../ref/scope.js';
 import type { RegistryOrigins } from './origins.js';
 import type { Timeouts } from './timeouts.js';
 
@@ -28,11 +29,11 @@ export interface TransportRequest {
   /** Docker Hub v1 search: keep all headers across hops between trusted Docker hosts (§1.8). */
   readonly trustedRedirects?: boolean;
   /**
-   * Token scopes this request needs (`repository:library/x:pull,push`). The auth layer
+   * Token scopes this request needs (values, never re-parsed). The auth layer
    * derives them from the method and path when absent; a client that knows it will push
    * names `pull,push` for all its requests, so that one token serves the whole operation.
    */
-  readonly scopes?: readonly string[];
+  readonly scopes?: readonly Scope[];
   /** Send no credentials (pings, anonymous checks). */
   readonly anonymous?: boolean;
 }

@@ -18,6 +18,7 @@ import { ErrorCode, type GantryError } from '../../src/errors.js';
 import { Digest } from '../../src/ref/digest.js';
 import { Transport } from '../../src/transport/transport.js';
 import type { Layer } from '../../src/transport/types.js';
+import { formatScope } from '../../src/ref/scope.js';
 import { startHttpServer, type TestServer } from '../helpers/servers.js';
 
 const NO_CERTS = join(tmpdir(), 'gantry-client-test-no-certs.d');
@@ -255,7 +256,7 @@ describe('uploads', () => {
 
   test('a cross-repository mount: 201 is mounted, with both repositories in the scopes', async () => {
     const scopes: (readonly string[] | undefined)[] = [];
-    const recordScopes: Layer = (next) => (req) => (scopes.push(req.scopes), next(req));
+    const recordScopes: Layer = (next) => (req) => (scopes.push(req.scopes?.map(formatScope)), next(req));
     const { client, seen, blobs } = await setup({ mountable: ['base'] }, [recordScopes]);
     const { data, desc } = blobOf(5000, 9);
     blobs.set(`base@${desc.digest}`, data);

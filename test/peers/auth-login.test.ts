@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import { Keychain, StaticKeychain } from '../../src/auth/keychain.js';
+import { repositoryScope } from '../../src/ref/scope.js';
 import { TokenIssuer } from '../../src/server/token-issuer.js';
 import { negotiate } from '../../src/transport/endpoint.js';
 import { errorFromResponse } from '../../src/transport/errors.js';
@@ -154,7 +155,7 @@ describe('token auth through the project issuer', () => {
   test('authenticated push works', async (t) => {
     if (!requirePeer(t, 'docker-registry')) return;
     const { transport, base } = await authedTransport(reg.host, new StaticKeychain({ username: 'bob', password: TOKEN_USER_PW }));
-    const res = await transport.send({ method: 'POST', url: new URL('public/app/blobs/uploads/', base), scopes: ['repository:public/app:pull,push'] });
+    const res = await transport.send({ method: 'POST', url: new URL('public/app/blobs/uploads/', base), scopes: [repositoryScope('public/app', ['pull', 'push'])] });
     assert.equal(res.status, 202);
     assert.ok(res.headers.location);
     await res.body.dump();
