@@ -31,11 +31,8 @@ export function redactUrl(input: string | URL): string {
   return url.toString();
 }
 
-/**
- * A `WWW-Authenticate` value with every quoted parameter that looks like a URL (`realm`)
- * redacted as a URL, and token68 credentials (`Negotiate abc==`) hidden.
- */
-export function redactChallenge(value: string): string {
+/** A `WWW-Authenticate` value with every quoted parameter that looks like a URL (`realm`) redacted as a URL. */
+function redactChallenge(value: string): string {
   return value.replace(/("(?:[^"\\]|\\.)*")/g, (quoted) => {
     const inner = quoted.slice(1, -1);
     return /^[a-z][a-z0-9+.-]*:\/\//i.test(inner) ? `"${redactUrl(inner)}"` : quoted;
@@ -43,7 +40,7 @@ export function redactChallenge(value: string): string {
 }
 
 /** A header value as a log may show it: URLs (`location`, `content-location`) and challenges redacted. */
-export function redactHeaderValue(name: string, value: string): string {
+function redactHeaderValue(name: string, value: string): string {
   const k = name.toLowerCase();
   if (SECRET_HEADER.test(k)) return REDACTED;
   if (k === 'location' || k === 'content-location') return redactReference(value);

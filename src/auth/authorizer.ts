@@ -78,7 +78,6 @@ export class Authorizer {
   readonly tokens: TokenCache;
   /** Token exchanges made, per cache key: tests count them, `--debug` reports them. */
   readonly exchanges = new Map<string, number>();
-  private readonly noCredentials = new Set<string>();
   private readonly refreshTokens = new Map<string, string>();
   private readonly credentialCache = new Map<string, Promise<Credentials | undefined>>();
 
@@ -92,10 +91,6 @@ export class Authorizer {
     this.tokens = new TokenCache(options.now ? { now: options.now } : {});
   }
 
-  /** Never send credentials to this origin, even if it is a registry's. */
-  withholdCredentials(origin: string): void {
-    this.noCredentials.add(origin);
-  }
 
   /** Records the challenges a ping met (`WWW-Authenticate` values of a 401; none for a 200). */
   learn(pingUrl: URL, wwwAuthenticate: readonly string[]): void {
@@ -104,7 +99,7 @@ export class Authorizer {
 
   /** The user's credentials for a hop's origin: only a registry origin that is not a mirror has any. */
   private credentialsFor(url: URL, context: TransportContext | undefined): Promise<Credentials | undefined> {
-    if (!this.options.credentials || this.noCredentials.has(url.origin)) return Promise.resolve(undefined);
+    if (!this.options.credentials) return Promise.resolve(undefined);
     const registry = context?.origins.get(url);
     if (!registry || registry.mirror) return Promise.resolve(undefined);
     const host = registryHostOf(url);

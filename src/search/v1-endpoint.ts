@@ -6,7 +6,7 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { hostCertsDir } from '../tls/certs-dir.js';
-import { releaseBody } from '../transport/body.js';
+import { readPrefix } from '../transport/body.js';
 import { header } from '../transport/types.js';
 import type { Transport } from '../transport/transport.js';
 import { SearchOptionError } from './filters.js';
@@ -68,22 +68,11 @@ export async function pingV1(transport: Transport, endpoint: V1Endpoint, signal?
   return { standalone: await standaloneFromBody(res.body) };
 }
 
-async function standaloneFromBody(body: AsyncIterable<unknown> & { destroy(): unknown }): Promise<boolean> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+async function standaloneFromBody(body: Parameters<typeof readPrefix>[0]): Promise<boolean> {
+  // A body that breaks off leaves a prefix that does not parse: the default below.
+  const text = (await readPrefix(body, MAX_PING_BODY_BYTES)).toString('utf8');
   try {
-    for await (const c of body) {
-      chunks.push(c as Buffer);
-      size += (c as Buffer).length;
-      if (size > MAX_PING_BODY_BYTES) break;
-    }
-  } catch {
-    return true;
-  } finally {
-    releaseBody(body);
-  }
-  try {
-    const json: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const json: unknown = JSON.parse(text);
     if (json && typeof json === 'object' && !Array.isArray(json)) {
       // Go matches JSON keys without regard to case.
       const key = Object.keys(json).find((k) => k.toLowerCase() === 'standalone');
@@ -125,7 +114,7 @@ export async function resolveV1Endpoint(transport: Transport, address: string, i
   } catch (e1) {
     // A cancelled search is not a reason to try plain http.
     if (signal?.aborted) throw e1;
-    if (await transport.verifies(indexName)) {
+    if (await transport.tls.verifies(indexName)) {
       const host = https.host;
       throw new InvalidEndpointError(
         codeOf(e1),

@@ -36,8 +36,8 @@ interface OriginState {
 }
 
 export class TlsPolicy {
-  readonly certsDir: string;
-  readonly tlsVerify: boolean | undefined;
+  private readonly certsDir: string;
+  private readonly tlsVerify: boolean | undefined;
   private readonly config: ServiceConfig;
   private readonly certs = new Map<string, Promise<CertsDirectory>>();
   private readonly origins = new Map<string, Promise<OriginState>>();
@@ -74,12 +74,6 @@ export class TlsPolicy {
     if (url.protocol !== 'https:') return undefined;
     const state = await this.state(url);
     return state.candidates[state.cursor];
-  }
-
-  /** How many candidates the origin has (1 + the client pairs beyond the first). */
-  async candidateCount(url: URL): Promise<number> {
-    if (url.protocol !== 'https:') return 1;
-    return (await this.state(url)).candidates.length;
   }
 
   /**

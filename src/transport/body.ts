@@ -25,6 +25,28 @@ export async function drainBody(body: { dump(): Promise<void>; on?(event: 'error
   await body.dump().catch(ignore);
 }
 
+/**
+ * The first `max` bytes of a body, for documents only worth a look (an error body, a v1
+ * `_ping`): the rest is given up, and a body cut off mid-way leaves what had arrived. Never
+ * throws; the body is released either way.
+ */
+export async function readPrefix(body: AsyncIterable<unknown> & Parameters<typeof releaseBody>[0], max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= max) break;
+    }
+  } catch {
+    // What arrived before the cut is kept.
+  } finally {
+    releaseBody(body);
+  }
+  return Buffer.concat(chunks, size).subarray(0, max);
+}
+
 export async function readCapped(res: Pick<TransportResponse, 'body' | 'headers' | 'url'>, max: number, what: string): Promise<Buffer> {
   // Refused before reading when the server says up front that it is too large.
   const declared = Number(header(res.headers, 'content-length') ?? NaN);

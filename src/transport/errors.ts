@@ -6,7 +6,7 @@
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
-import { releaseBody } from './body.js';
+import { readPrefix, releaseBody } from './body.js';
 export { errorCodeOf, isUntrustedCertificate, toTransportError, TransportError } from './connection-errors.js';
 import { readRateLimit } from './rate-limit.js';
 import { RETRYABLE_STATUSES } from './rules.js';
@@ -142,21 +142,10 @@ export async function errorFromResponse(
   res: { status: number; headers: Record<string, string | string[] | undefined>; body: Parameters<typeof releaseBody>[0] & AsyncIterable<unknown> },
 ): Promise<RegistryError> {
   const { method, url } = req;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  if (method !== 'HEAD') {
-    try {
-      for await (const c of res.body as AsyncIterable<Buffer>) {
-        chunks.push(c);
-        size += c.length;
-        if (size >= MAX_ERROR_BODY_BYTES) break;
-      }
-    } catch {
-      // A body cut off mid-error still leaves us the status.
-    }
-  }
-  releaseBody(res.body);
-  const text = Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+  // A HEAD has no body to read; a body cut off mid-error still leaves the status.
+  let text = '';
+  if (method === 'HEAD') releaseBody(res.body);
+  else text = (await readPrefix(res.body, MAX_ERROR_BODY_BYTES)).toString('utf8');
   let errors = parseErrorBody(text);
   const www = res.headers['www-authenticate'];
   const challenge = (Array.isArray(www) ? www : www ? [www] : []).find((v) => /^bearer\b/i.test(v) && /error="?insufficient_scope/i.test(v));

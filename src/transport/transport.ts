@@ -24,9 +24,8 @@
 import type { LookupFunction } from 'node:net';
 import { ServiceConfig } from '../config/service-config.js';
 import { checkOptions } from '../options.js';
-import { defaultCertsDir, type CertsDirectory } from '../tls/certs-dir.js';
+import { defaultCertsDir } from '../tls/certs-dir.js';
 import { TlsPolicy } from '../tls/policy.js';
-import type { TlsProfile } from '../tls/profile.js';
 import { RegistryOrigins } from './origins.js';
 import { PoolSet } from './pools.js';
 import { proxyFromEnvironment } from './proxy.js';
@@ -35,7 +34,7 @@ import type { Layer, Send, TransportContext } from './types.js';
 import { httpSend } from './layers/http.js';
 import { requestLog, type LogSink } from './layers/log.js';
 import { redirect } from './layers/redirect.js';
-import { checkRetryPolicy, retry, type RetryPolicy } from './layers/retry.js';
+import { retry, type RetryPolicy } from './layers/retry.js';
 import { defaultUserAgent, userAgent } from './layers/user-agent.js';
 import { userHeaders } from './layers/user-headers.js';
 
@@ -90,8 +89,8 @@ function checkTransportOptions(options: TransportOptions): void {
     .integer('maxConnectionsPerOrigin', 1, 1024)
     .func('log')
     .check('layers', (v) => Array.isArray(v) && v.every((l) => typeof l === 'function'), 'an array of layer functions')
+    // A RetryPolicy's own fields are checked by retry() itself.
     .check('retry', (v) => v === false || (typeof v === 'object' && v !== null), 'false or a RetryPolicy');
-  if (options.retry) checkRetryPolicy(options.retry, 'Transport: retry');
 }
 
 export class Transport {
@@ -130,21 +129,6 @@ export class Transport {
     this.sendPlain = compose([redirect(), ...below], bottom, context);
     const retries = options.retry === false ? [] : [retry(options.retry ?? {})];
     this.send = compose([...retries, redirect(), ...(options.layers ?? []), ...below], bottom, context);
-  }
-
-  /** A host's certs.d folder, read once per transport. */
-  certsFor(host: string): Promise<CertsDirectory> {
-    return this.tls.certsFor(host);
-  }
-
-  /** Whether TLS to `host` is verified: the override, else Docker's insecure-registry rule. */
-  verifies(host: string): Promise<boolean> {
-    return this.tls.verifies(host);
-  }
-
-  /** The TLS profile requests to an https origin use now (after any client-pair fallback). */
-  profileFor(url: URL): Promise<TlsProfile | undefined> {
-    return this.tls.profileFor(url);
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,7 @@ export interface TransportRequest {
   readonly signal?: AbortSignal;
   /** `manual` returns 3xx responses as they are. Default `follow`. */
   readonly redirect?: 'follow' | 'manual';
-  /** Docker Hub v1 search: keep all headers across hops between trusted Docker hosts (§1.8). */
+  /** Docker Hub v1 search: keep all headers across hops between trusted Docker hosts (docs/docker-rules.md, "Redirects"). */
   readonly trustedRedirects?: boolean;
   /**
    * Token scopes this request needs (values, never re-parsed). The auth layer

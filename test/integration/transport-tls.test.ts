@@ -159,7 +159,7 @@ describe('mutual TLS', () => {
     assert.equal(r.attempts[0]?.clientCertificate, 'a-first.cert');
     assert.ok(r.attempts[0]?.error, 'the first pair failed');
     // Remembered: later requests to the origin use the second pair without trying the first.
-    const profile = await t.profileFor(new URL(`https://${host}/v2/x/tags/list`));
+    const profile = await t.tls.profileFor(new URL(`https://${host}/v2/x/tags/list`));
     assert.equal(profile?.client?.certFile, 'b-second.cert');
     const before = s.seen.length;
     const res = await t.send({ method: 'GET', url: new URL(`https://${host}/v2/x/tags/list`) });

@@ -30,7 +30,6 @@ export function isTrustedLocation(url: URL): boolean {
   return host === 'docker.com' || host === 'docker.io' || host.endsWith('.docker.com') || host.endsWith('.docker.io');
 }
 
-
 export function redirect(): Layer {
   return (next) => async (first) => {
     if (first.redirect === 'manual') return next(first);

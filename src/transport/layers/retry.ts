@@ -38,7 +38,6 @@ export const RETRY_MAX_DELAY_MS = 10_000;
 /** The longest `Retry-After` gantry waits for (containers/image's 429 loop stops at 60 s). */
 export const RETRY_AFTER_CAP_MS = 60_000;
 
-
 export interface RetryPolicy {
   /** Tries per request, the first included. Default RETRY_MAX_ATTEMPTS; 1 disables retries. */
   readonly maxAttempts?: number;
@@ -65,7 +64,6 @@ export interface RetryInfo {
   readonly status?: number;
   readonly error?: unknown;
 }
-
 
 /** A wait that ends early, with the abort reason, when `signal` fires. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -108,7 +106,7 @@ export function checkRetryPolicy(policy: RetryPolicy | undefined, where = 'Retry
 
 export function retry(policy: RetryPolicy = {}): Layer {
   checkRetryPolicy(policy);
-  const maxAttempts = Math.max(1, policy.maxAttempts ?? RETRY_MAX_ATTEMPTS);
+  const maxAttempts = policy.maxAttempts ?? RETRY_MAX_ATTEMPTS;
   const cap = policy.retryAfterCapMs ?? RETRY_AFTER_CAP_MS;
   const sleep = policy.sleep ?? abortableSleep;
   return (next) => async (req) => {
