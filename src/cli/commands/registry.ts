@@ -86,21 +86,19 @@ async function printListing(pages: AsyncIterable<ListPage>, jsonOpen: string | u
   const onError = (err: unknown): void => void (gone ??= err);
   process.stdout.on('error', onError);
   try {
-    let prefix = jsonOpen ?? '';
-    let first = true;
+    let printed = 0;
+    let opened = false;
     for await (const page of pages) {
+      if (!opened && jsonOpen !== undefined) await write(jsonOpen);
+      opened = true;
       for (let i = 0; i < page.items.length && gone === undefined; i += WRITE_NAMES) {
         const names = page.items.slice(i, i + WRITE_NAMES);
-        if (jsonOpen === undefined) await write(`${names.join('\n')}\n`);
-        else await write(`${prefix}${first ? '' : ','}${JSON.stringify(names).slice(1, -1)}`);
-        prefix = '';
-        first = false;
+        await write(jsonOpen === undefined ? `${names.join('\n')}\n` : `${printed > 0 ? ',' : ''}${JSON.stringify(names).slice(1, -1)}`);
+        printed += names.length;
       }
       if (gone !== undefined) break;
-      if (prefix) await write(prefix);
-      prefix = '';
     }
-    if (jsonOpen !== undefined && gone === undefined) await write(`${prefix}]}\n`);
+    if (jsonOpen !== undefined && gone === undefined) await write(`${opened ? '' : jsonOpen}]}\n`);
   } catch (err) {
     if (!isEpipe(err)) throw err;
     gone = err;
