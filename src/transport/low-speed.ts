@@ -1,8 +1,9 @@
 /**
  * The low-speed limit on a response body (see timeouts.ts). The bytes undici hands the body
  * are counted where they arrive (its `push`), independent of the reader; the limit only
- * judges time in which the reader was waiting for data: when the body's buffer is full, the
- * reader (a slow disk, a paused pipeline) is the bottleneck, and the window starts again.
+ * judges time in which a reader was waiting for data: while nobody reads the body yet, or its
+ * buffer is full (a slow disk, a paused pipeline), the window starts again, and once the
+ * server has sent the whole body there is nothing left to judge.
  */
 import type { Readable } from 'node:stream';
 import type { LowSpeedLimit } from './timeouts.js';
@@ -12,22 +13,18 @@ const TICK_MS = 1000;
 
 /**
  * Watches `body`; when it stays under the limit for the window, calls `onStall` (which
- * destroys the body with a clear error). Stops by itself when the body ends or closes.
+ * destroys the body with a clear error). Stops by itself once the server has sent the whole
+ * body, or when the body ends, fails or closes.
  */
 export function watchLowSpeed(body: Readable, limit: LowSpeedLimit, onStall: (received: number, elapsedMs: number) => void): void {
   let received = 0;
-  const push = body.push.bind(body);
-  body.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-    if (chunk !== null && chunk !== undefined) received += (chunk as { length: number }).length;
-    return push(chunk, encoding);
-  };
   const tick = Math.max(10, Math.min(TICK_MS, Math.floor(limit.windowMs / 4)));
   let windowStart = performance.now();
   let windowBytes = 0;
   const timer = setInterval(() => {
     const now = performance.now();
-    if (body.readableLength >= body.readableHighWaterMark) {
-      // The reader is behind: not the server's fault.
+    if (body.readableFlowing === null || body.readableLength >= body.readableHighWaterMark) {
+      // Nobody reads yet, or the reader is behind: not the server's fault.
       windowStart = now;
       windowBytes = received;
       return;
@@ -46,6 +43,13 @@ export function watchLowSpeed(body: Readable, limit: LowSpeedLimit, onStall: (re
   }, tick);
   timer.unref();
   const stop = (): void => clearInterval(timer);
+  const push = body.push.bind(body);
+  body.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    // The server has sent the whole body: what is left is the reader's pace, not a stall.
+    if (chunk === null) stop();
+    else if (chunk !== undefined) received += (chunk as { length: number }).length;
+    return push(chunk, encoding);
+  };
   body.once('end', stop);
   body.once('close', stop);
   body.once('error', stop);

@@ -9,11 +9,14 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 export interface Received {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingMessage['headers'];
+  /** CN of the client certificate presented, over https with `requestCert`. */
+  readonly clientCn?: string;
 }
 
 export type Script = (req: IncomingMessage, res: ServerResponse, host: HostileHost) => void;
@@ -36,8 +39,8 @@ export interface HostileHost {
 }
 
 export interface HostileOptions {
-  /** Serve https with this certificate (it must name the addresses). */
-  readonly tls?: { cert: string; key: string };
+  /** Serve https with this certificate (it must name the addresses); `requestCert` asks for (and records) a client certificate. */
+  readonly tls?: { cert: string; key: string; requestCert?: boolean };
 }
 
 const notFound: Script = (_req, res) => {
@@ -47,7 +50,9 @@ const notFound: Script = (_req, res) => {
 
 /** Starts one hostile host on `address` (a loopback address), port 0. */
 export async function startHostileHost(address: string, options: HostileOptions = {}): Promise<HostileHost> {
-  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, requestCert: options.tls.requestCert ?? false, rejectUnauthorized: false })
+    : createHttpServer();
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -72,7 +77,9 @@ export async function startHostileHost(address: string, options: HostileOptions 
     },
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    host.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const socket = req.socket as TLSSocket;
+    const cn = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate()?.subject?.CN : undefined;
+    host.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, ...(cn ? { clientCn: String(cn) } : {}) });
     try {
       host.script(req, res, host);
     } catch (err) {

@@ -16,7 +16,7 @@ import { Digest } from '../../src/ref/digest.js';
 import { ping } from '../../src/transport/endpoint.js';
 import { Transport } from '../../src/transport/transport.js';
 import { runGantry } from '../helpers/cli.js';
-import { challenge, drip, redirectTo, startHostileHosts, stallBody, type HostileHost, type Script } from '../helpers/hostile-registry.js';
+import { challenge, drip, redirectTo, startHostileHost, startHostileHosts, stallBody, type HostileHost, type Script } from '../helpers/hostile-registry.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 import { startHttpServer, startHttpsServer, testLookup, type TestServer } from '../helpers/servers.js';
 
@@ -121,6 +121,81 @@ describe('credentials stay with the origin they belong to', () => {
     assert.ok(b.received.some((r) => r.headers.authorization === 'Bearer anon-token'));
   });
 
+  test("a registry token (config.json's registrytoken) never reaches the storage host", async () => {
+    reset();
+    a.script = (req, res) => {
+      if (req.headers.authorization !== 'Bearer REGISTRY-T0KEN') return challenge(res, `Bearer realm="${c.origin}/token",service="reg"`);
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      redirectTo(res, `${b.origin}${req.url}`);
+    };
+    b.script = (req, res) => {
+      if (req.headers.authorization === 'Bearer anonymous-token') return void res.writeHead(200, { 'content-length': String(BLOB.length) }).end(BLOB);
+      challenge(res, `Bearer realm="${c.origin}/token",service="storage"`);
+    };
+    c.script = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"anonymous-token"}');
+    const reg = await connectRegistry(a.host, 'pull', { certsDir: noCerts, credentials: { resolve: async (host: string) => ({ registryToken: 'REGISTRY-T0KEN', serverAddress: host }) } });
+    try {
+      const stream = await reg.client.repository('app').getBlob({ digest: Digest.parse(BLOB_DIGEST), size: BLOB.length });
+      for await (const _ of stream) void _;
+    } finally {
+      await reg.close();
+    }
+    assert.ok(a.received.some((r) => r.headers.authorization === 'Bearer REGISTRY-T0KEN'));
+    for (const h of [b, c]) assert.ok(!h.allHeaderText().includes('REGISTRY-T0KEN'), `${h.host} received the registry token`);
+  });
+
+  test("a caller's own Authorization and Cookie headers stop at the redirect to another origin", async () => {
+    reset();
+    a.script = (req, res) => redirectTo(res, `${b.origin}${req.url}`);
+    b.script = (_req, res) => res.writeHead(200, { 'content-length': '2' }).end('ok');
+    const t = new Transport({ certsDir: noCerts });
+    try {
+      const res = await t.send({ method: 'GET', url: new URL(`${a.origin}/v2/app/blobs/x`), headers: { authorization: 'Bearer caller-S3CR3T', cookie: 'session=caller-S3CR3T', accept: 'application/json' } });
+      await res.body.dump();
+      assert.equal(res.status, 200);
+    } finally {
+      await t.close();
+    }
+    assert.equal(a.received[0]?.headers.authorization, 'Bearer caller-S3CR3T');
+    assert.equal(b.received.length, 1);
+    assert.ok(!b.allHeaderText().includes('caller-S3CR3T'), b.allHeaderText());
+    assert.equal(b.received[0]?.headers.accept, 'application/json', 'other headers are carried');
+  });
+
+  test("a registry's certs.d client certificate is not presented to the https host it redirects to (127.0.0.2)", async () => {
+    const pki = createTestPki();
+    const certsRoot = mkdtempSync(join(tmpdir(), 'gantry-origins-mtls-'));
+    const tls = { ...(({ certPem, keyPem }) => ({ cert: certPem, key: keyPem }))(pki.server(['127.0.0.1', '127.0.0.2'])), requestCert: true };
+    const [ta, tb] = await Promise.all([startHostileHost('127.0.0.1', { tls }), startHostileHost('127.0.0.2', { tls })]);
+    try {
+      ta.script = (req, res) => {
+        if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+        redirectTo(res, `${tb.origin}${req.url}`);
+      };
+      tb.script = (_req, res) => res.writeHead(200, { 'content-length': String(BLOB.length) }).end(BLOB);
+      const client = pki.client('registry-a-client');
+      const dir = join(certsRoot, ta.host);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'client.cert'), client.certPem);
+      writeFileSync(join(dir, 'client.key'), client.keyPem);
+      // Loopback is insecure by default: https without verification, so no CA is needed.
+      const reg = await connectRegistry(ta.host, 'pull', { certsDir: certsRoot, anonymous: true });
+      try {
+        const stream = await reg.client.repository('app').getBlob({ digest: Digest.parse(BLOB_DIGEST), size: BLOB.length });
+        for await (const _ of stream) void _;
+      } finally {
+        await reg.close();
+      }
+      assert.ok(ta.received.length >= 2 && ta.received.every((r) => r.clientCn === 'registry-a-client'), JSON.stringify(ta.received.map((r) => r.clientCn)));
+      assert.ok(tb.received.length >= 1);
+      assert.ok(tb.received.every((r) => r.clientCn === undefined), 'the storage host was shown the registry\'s client certificate');
+    } finally {
+      await Promise.all([ta.close(), tb.close()]);
+      pki.cleanup();
+      rmSync(certsRoot, { recursive: true, force: true });
+    }
+  });
+
   test('--header values go to the registry only, never to a redirect target (CLI)', async () => {
     reset();
     a.script = (req, res) => {
@@ -169,6 +244,8 @@ describe('stricter than Docker: no credentials to a plain-http token realm', () 
   let registry: TestServer;
   let realm: TestServer;
   const realmSaw: (string | undefined)[] = [];
+  /** The realm the registry's challenge names; a test may point it at another host. */
+  let realmUrl = '';
   before(async () => {
     pki = createTestPki();
     certsRoot = mkdtempSync(join(tmpdir(), 'gantry-origins-certs-'));
@@ -178,9 +255,10 @@ describe('stricter than Docker: no credentials to a plain-http token realm', () 
     });
     const cert = pki.server(['registry.test']);
     registry = await startHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
-      if (req.headers.authorization !== 'Bearer issued') return challenge(res, `Bearer realm="http://auth.test:${realm.port}/token",service="reg"`);
+      if (req.headers.authorization !== 'Bearer issued') return challenge(res, `Bearer realm="${realmUrl}",service="reg"`);
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': MANIFEST_DIGEST }).end(MANIFEST);
     });
+    realmUrl = `http://auth.test:${realm.port}/token`;
     const dir = join(certsRoot, `registry.test:${registry.port}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'ca.crt'), pki.ca.certPem);
@@ -221,6 +299,35 @@ describe('stricter than Docker: no credentials to a plain-http token realm', () 
       await reg.close();
     }
     assert.deepEqual(realmSaw, [BASIC]);
+  });
+
+  test('an identity token is refused to a plain-http realm too', async () => {
+    realmSaw.length = 0;
+    const credentials = { resolve: async (host: string) => ({ username: USER, identityToken: 'refresh-S3CR3T', serverAddress: host }) };
+    const reg = await connectRegistry(`registry.test:${registry.port}`, 'pull', { certsDir: certsRoot, lookup: testLookup, config: ServiceConfig.create({ lookup: noDns }), credentials });
+    try {
+      await assert.rejects(reg.client.repository('app').getManifest('1'), (err: GantryError) => err.code === ErrorCode.INSECURE_TRANSPORT && !err.message.includes('refresh-S3CR3T'));
+    } finally {
+      await reg.close();
+    }
+    assert.deepEqual(realmSaw, []);
+  });
+
+  test('a plain-http realm on another host (127.0.0.3) gets nothing when that host is not insecure (--tls-verify=true)', async () => {
+    reset();
+    c.script = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"issued"}');
+    realmUrl = `${c.origin}/token`;
+    try {
+      const reg = await connectRegistry(`registry.test:${registry.port}`, 'pull', { certsDir: certsRoot, lookup: testLookup, tlsVerify: true, credentials: { username: USER, password: PASSWORD } });
+      try {
+        await assert.rejects(reg.client.repository('app').getManifest('1'), (err: GantryError) => err.code === ErrorCode.INSECURE_TRANSPORT && err.message.includes(`--insecure-registry ${c.host}`));
+      } finally {
+        await reg.close();
+      }
+    } finally {
+      realmUrl = `http://auth.test:${realm.port}/token`;
+    }
+    assert.equal(c.received.length, 0, 'the realm host was contacted');
   });
 
   test('anonymous token requests to a plain-http realm are not refused (nothing secret is sent)', async () => {
@@ -338,6 +445,21 @@ describe('each timeout fires at the stage where the server stalls', () => {
     assert.ok(ranges.length >= 3, `resumed ${ranges.length - 1} times`);
     const starts = ranges.slice(1).map((v) => Number(/^bytes=(\d+)-$/.exec(String(v))?.[1]));
     assert.ok(starts.every((s, i) => s > 0 && (i === 0 || s > starts[i - 1]!)), `each resume starts further on: ${ranges.join(', ')}`);
+  });
+
+  test('low speed: a body that has fully arrived is not judged, however long it waits unread', async () => {
+    reset();
+    a.script = (_req, res) => res.writeHead(200, { 'content-length': '100' }).end(Buffer.alloc(100, 0x62));
+    const t = new Transport({ certsDir: noCerts, timeouts: { lowSpeed: { bytesPerSecond: 1024, windowMs: 200 } } });
+    try {
+      const res = await t.send({ method: 'GET', url: new URL(`${a.origin}/v2/app/blobs/x`) });
+      await new Promise((r) => setTimeout(r, 1000)); // five windows with the body unread
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+      assert.equal(Buffer.concat(chunks).length, 100);
+    } finally {
+      await t.close();
+    }
   });
 
   test('the defaults are Docker’s, and a bad timeout is an INVALID_OPTION naming it', () => {
