@@ -4,10 +4,16 @@
  * part-way, and the built CLI started as a child with pipes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { copyImage } from '../../src/image/copy.js';
+import { openDestination, parseImageLocation } from '../../src/image/transports.js';
 import type { ImageSource, RawManifest } from '../../src/image/types.js';
+import { createRegistryServer } from '../../src/server/index.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { Digest } from '../../src/ref/digest.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, prngDigest, prngStream } from './client-fixtures.js';
@@ -92,4 +98,51 @@ export function startGantry(args: string[], env: NodeJS.ProcessEnv, timeoutMs: n
     });
   });
   return { child, done };
+}
+
+export interface SlowRegistry {
+  /** A scratch folder (removed by `close`) with `daemon.json`, `certs.d` and `docker-config` for the CLI. */
+  readonly dir: string;
+  /** The CLI's environment: a Docker config of its own, no DOCKER_AUTH_CONFIG. */
+  readonly env: NodeJS.ProcessEnv;
+  /** The flags that keep the CLI off the machine's certs.d and daemon.json. */
+  readonly flags: string[];
+  /** `host:port` of the pacing proxy in front of the registry. */
+  readonly host: string;
+  /** The image pushed as `big/app:v1`. */
+  readonly image: ImageSource & { manifest: RawManifest };
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded registry holding a PRNG image (`big/app:v1`, layers of `sizes`) behind a proxy
+ * pacing it to `bytesPerSecond`: slow enough that a copy can be killed part-way.
+ */
+export async function startSlowRegistry(prefix: string, sizes: readonly number[], seedBase: number, bytesPerSecond: number): Promise<SlowRegistry> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(dir, 'docker-config') };
+  delete env.DOCKER_AUTH_CONFIG;
+  writeFileSync(join(dir, 'daemon.json'), '{}');
+  const server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
+  const url = new URL(server.url);
+  const image = await prngImage(sizes, seedBase);
+  const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
+  try {
+    await copyImage(image, dest.value);
+  } finally {
+    await dest.close();
+  }
+  const proxy = await startSlowProxy(Number(url.port), bytesPerSecond);
+  return {
+    dir,
+    env,
+    flags: ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')],
+    host: proxy.host,
+    image,
+    close: async () => {
+      await proxy.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -9,19 +9,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { copyImage } from '../../src/image/copy.js';
 import { DockerArchiveDestination, DockerArchiveSource } from '../../src/image/docker-archive.js';
-import { openDestination, parseImageLocation } from '../../src/image/transports.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { parseManifest } from '../../src/oci/manifest.js';
 import { Digest } from '../../src/ref/digest.js';
 import { tempOwnerTag } from '../../src/fs/stale-temp.js';
 import { makeImage, MemorySource, readAll } from '../helpers/image-fixture.js';
-import { prngImage, startGantry, startSlowProxy } from '../helpers/kill-fixture.js';
+import { startGantry, startSlowRegistry, type SlowRegistry } from '../helpers/kill-fixture.js';
 
 const MiB = 1024 * 1024;
 /** Plain (uncompressed) layers, so the archive stores them as they are: a small one, then larger ones. */
@@ -33,35 +30,14 @@ const RUN_TIMEOUT_MS = 120_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('a copy to a docker archive killed with SIGKILL', () => {
-  let server: RegistryServer;
-  let proxy: { host: string; close(): Promise<void> };
-  let dir: string;
-  let image: Awaited<ReturnType<typeof prngImage>>;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.DOCKER_AUTH_CONFIG;
-
+  let fx: SlowRegistry;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gantry-archive-kill-'));
-    env.DOCKER_CONFIG = join(dir, 'docker-config');
-    writeFileSync(join(dir, 'daemon.json'), '{}');
-    server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
-    const url = new URL(server.url);
-    image = await prngImage(LAYERS, 2000);
-    const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
-    try {
-      await copyImage(image, dest.value);
-    } finally {
-      await dest.close();
-    }
-    proxy = await startSlowProxy(Number(url.port), PROXY_BYTES_PER_SEC);
+    fx = await startSlowRegistry('gantry-archive-kill-', LAYERS, 2000, PROXY_BYTES_PER_SEC);
   });
-  after(async () => {
-    await proxy?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fx?.close());
 
   test('leaves FILE as it was; the next copy removes the dead run\'s temporaries and nothing else', async (t) => {
+    const { dir, env, flags, image } = fx;
     const out = join(dir, 'out');
     const file = join(out, 'app.tar');
     // An archive written earlier: the killed copy must not touch it.
@@ -69,8 +45,7 @@ describe('a copy to a docker archive killed with SIGKILL', () => {
     await copyImage(new MemorySource(old.manifest, old.blobs), new DockerArchiveDestination(file));
     const oldBytes = readFileSync(file);
     writeFileSync(join(out, 'notes.txt'), 'unrelated');
-    const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
-    const args = ['copy', `docker://${proxy.host}/big/app:v1`, `docker-archive:${file}`, ...flags];
+    const args = ['copy', `docker://${fx.host}/big/app:v1`, `docker-archive:${file}`, ...flags];
 
     const first = startGantry(args, env, RUN_TIMEOUT_MS);
     t.after(() => void first.child.kill('SIGKILL'));

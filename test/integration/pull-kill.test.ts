@@ -8,15 +8,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
 import { copyImage } from '../../src/image/copy.js';
 import { OciLayoutDestination } from '../../src/image/oci-layout.js';
-import { openDestination, parseImageLocation } from '../../src/image/transports.js';
 import { makeImage, MemorySource } from '../helpers/image-fixture.js';
-import { prngImage, startGantry, startSlowProxy } from '../helpers/kill-fixture.js';
+import { startGantry, startSlowRegistry, type SlowRegistry } from '../helpers/kill-fixture.js';
 
 const MiB = 1024 * 1024;
 /** Layer sizes: a small one that finishes early, then larger ones still streaming at the kill. */
@@ -62,42 +59,20 @@ async function referencedBlobsVerify(layout: string): Promise<string[]> {
 }
 
 describe('a pull killed with SIGKILL', () => {
-  let server: RegistryServer;
-  let proxy: { host: string; close(): Promise<void> };
-  let dir: string;
-  let image: Awaited<ReturnType<typeof prngImage>>;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.DOCKER_AUTH_CONFIG;
-
+  let fx: SlowRegistry;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gantry-pull-kill-'));
-    env.DOCKER_CONFIG = join(dir, 'docker-config');
-    writeFileSync(join(dir, 'daemon.json'), '{}');
-    server = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: join(dir, 'registry') });
-    const url = new URL(server.url);
-    image = await prngImage(LAYERS, 1000);
-    const dest = await openDestination(parseImageLocation(`${url.host}/big/app:v1`));
-    try {
-      await copyImage(image, dest.value);
-    } finally {
-      await dest.close();
-    }
-    proxy = await startSlowProxy(Number(url.port), PROXY_BYTES_PER_SEC);
+    fx = await startSlowRegistry('gantry-pull-kill-', LAYERS, 1000, PROXY_BYTES_PER_SEC);
   });
-  after(async () => {
-    await proxy?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fx?.close());
 
   test('leaves no partial blob and no broken index.json; a second run completes and skips what was there', async (t) => {
+    const { dir, env, flags, image } = fx;
     const layout = join(dir, 'layout');
     // The layout already holds an image: a killed pull must leave index.json naming it, intact.
     const old = await makeImage({ seed: 'old' });
     await copyImage(new MemorySource(old.manifest, old.blobs), new OciLayoutDestination(layout, { tag: 'old' }));
     const oldBlobs = new Set([old.manifest.digest.toString(), ...old.blobs.keys()].map((d) => d.replace(/^sha256:/, '')));
-    const flags = ['--certs-dir', join(dir, 'certs.d'), '--daemon-config', join(dir, 'daemon.json')];
-    const first = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, ...flags], env, RUN_TIMEOUT_MS);
+    const first = startGantry(['pull', `${fx.host}/big/app:v1`, layout, ...flags], env, RUN_TIMEOUT_MS);
     t.after(() => void first.child.kill('SIGKILL'));
 
     // Kill once one layer is complete and another is still being written.
@@ -123,7 +98,7 @@ describe('a pull killed with SIGKILL', () => {
     assert.deepEqual(index.manifests.map((m) => m.digest), [old.manifest.digest.toString()]);
     await referencedBlobsVerify(layout);
 
-    const second = startGantry(['pull', `${proxy.host}/big/app:v1`, layout, '--json', ...flags], env, RUN_TIMEOUT_MS);
+    const second = startGantry(['pull', `${fx.host}/big/app:v1`, layout, '--json', ...flags], env, RUN_TIMEOUT_MS);
     t.after(() => void second.child.kill('SIGKILL'));
     const r = await second.done;
     assert.equal(r.code, 0, r.stderr);

@@ -58,6 +58,14 @@ function certsDirFor(host: string, pairs: { file: string; pair: PemFiles }[]): s
   return dir;
 }
 
+/** The usual folder: FIRST's pair then SECOND's, each signed by the CA given (the test CA by default). */
+function firstAndSecond(host: string, signers: { first: TestPki; second: TestPki } = { first: pki, second: pki }): string {
+  return certsDirFor(host, [
+    { file: FIRST.file, pair: signers.first.client(FIRST.cn) },
+    { file: SECOND.file, pair: signers.second.client(SECOND.cn) },
+  ]);
+}
+
 interface Seen {
   cn: string;
   path: string;
@@ -137,10 +145,7 @@ describe('certs.d client pairs: a ping answering 404 or 5xx moves on to the next
     for (const accepted of [200, 401]) {
       test(`first pair ${refused}, second ${accepted}: ping settles on the second; later requests present it`, async () => {
         const reg = await startCnRegistry({ [FIRST.cn]: refused, [SECOND.cn]: accepted });
-        certsDirFor(reg.host, [
-          { file: FIRST.file, pair: pki.client(FIRST.cn) },
-          { file: SECOND.file, pair: pki.client(SECOND.cn) },
-        ]);
+        firstAndSecond(reg.host);
         const options: PingOptions = { certsDir: certsRoot, tlsVerify: true };
 
         const r = await ping(reg.host, options);
@@ -170,10 +175,7 @@ describe('certs.d client pairs: a ping answering 404 or 5xx moves on to the next
 
   test('a loopback registry (insecure by default) falls back the same way', async () => {
     const reg = await startCnRegistry({ [FIRST.cn]: 503, [SECOND.cn]: 200 });
-    certsDirFor(reg.host, [
-      { file: FIRST.file, pair: pki.client(FIRST.cn) },
-      { file: SECOND.file, pair: pki.client(SECOND.cn) },
-    ]);
+    firstAndSecond(reg.host);
     const r = await ping(reg.host, { certsDir: certsRoot });
     assert.equal(r.url, pingUrl(reg.host));
     assert.equal(r.clientCertificate, `${SECOND.file}.cert`);
@@ -198,10 +200,7 @@ describe('certs.d client pairs: a ping answering 404 or 5xx moves on to the next
 
   test('when every pair answers 5xx, the last pair\'s answer is the result (Docker returns the last response)', async () => {
     const reg = await startCnRegistry({ [FIRST.cn]: 500, [SECOND.cn]: 503 });
-    certsDirFor(reg.host, [
-      { file: FIRST.file, pair: pki.client(FIRST.cn) },
-      { file: SECOND.file, pair: pki.client(SECOND.cn) },
-    ]);
+    firstAndSecond(reg.host);
     const r = await ping(reg.host, { certsDir: certsRoot, tlsVerify: true });
     assert.equal(r.status, 503);
     assert.equal(r.clientCertificate, `${SECOND.file}.cert`);
@@ -212,10 +211,7 @@ describe('certs.d client pairs: a ping answering 404 or 5xx moves on to the next
 describe('certs.d client pairs: a refused handshake moves on to the next pair', () => {
   test('the first pair (another CA) is refused, the second (the server\'s client CA) is settled and presented', async () => {
     const s = await startStrictRegistry();
-    certsDirFor(s.host, [
-      { file: FIRST.file, pair: other.client(FIRST.cn) },
-      { file: SECOND.file, pair: pki.client(SECOND.cn) },
-    ]);
+    firstAndSecond(s.host, { first: other, second: pki });
     const options: PingOptions = { certsDir: certsRoot, tlsVerify: true };
     const r = await ping(s.host, options);
     assert.equal(r.status, 200);
@@ -235,10 +231,7 @@ describe('certs.d client pairs: a refused handshake moves on to the next pair', 
 
   test('no pair works: the error lists every attempt, pair by pair', async () => {
     const s = await startStrictRegistry();
-    certsDirFor(s.host, [
-      { file: FIRST.file, pair: other.client(FIRST.cn) },
-      { file: SECOND.file, pair: other.client(SECOND.cn) },
-    ]);
+    firstAndSecond(s.host, { first: other, second: other });
     const options: PingOptions = { certsDir: certsRoot, tlsVerify: true };
     const check = (err: unknown): true => {
       assert.ok(err instanceof NoEndpointError, `a NoEndpointError, got ${String(err)}`);
