@@ -24,8 +24,8 @@ export { CertsDirError, DEFAULT_CERTS_DIR, defaultCertsDir, hostCertsDir, readCe
 export type { CertsDirectory, ClientCertificate } from './tls/certs-dir.js';
 export { MIN_TLS_VERSION } from './tls/profile.js';
 export type { TlsProfile } from './tls/profile.js';
-export { createCertificateAuthority, issueCertificate, createSelfSigned } from './tls/x509.js';
-export type { CertificateAndKey, CertificateAuthorityOptions, CertificateOptions, KeyType } from './tls/x509.js';
+export { createCertificateAuthority, issueCertificate, createSelfSigned } from './pki/x509.js';
+export type { CertificateAndKey, CertificateAuthorityOptions, CertificateOptions, KeyType } from './pki/x509.js';
 
 // The transport.
 export { Transport } from './transport/transport.js';
@@ -42,8 +42,8 @@ export { MAX_CONNECTIONS_PER_ORIGIN, BODY_IDLE_TIMEOUT_MS } from './transport/po
 // Authentication: challenges, scopes, tokens, Docker credentials, login.
 export { parseWwwAuthenticate, ChallengeStore, pingPathFor } from './auth/challenge.js';
 export type { Challenge } from './auth/challenge.js';
-export { repositoryScope, registryScope, formatScope, parseScope, parseScopeList, mergeScopes } from './auth/scope.js';
-export type { Scope } from './auth/scope.js';
+export { repositoryScope, registryScope, formatScope, parseScope, parseScopeList, mergeScopes } from './ref/scope.js';
+export type { Scope } from './ref/scope.js';
 export { parseTokenResponse, TokenCache, MIN_TOKEN_LIFETIME_SECONDS, MAX_TOKEN_RESPONSE_BYTES } from './auth/token-response.js';
 export type { TokenResponse } from './auth/token-response.js';
 export { AuthError, authErrorFromResponse } from './auth/errors.js';
@@ -54,8 +54,8 @@ export { CredentialHelper } from './auth/credential-helper.js';
 export { convertToHostname, authConfigKey, DOCKER_HUB_AUTH_KEY } from './auth/hostname.js';
 export { Authorizer, DEFAULT_CLIENT_ID, scopesFor } from './auth/authorizer.js';
 export type { AuthorizerOptions } from './auth/authorizer.js';
-export { login, logout, loginRegistryHost, LOGIN_SUCCEEDED } from './auth/login.js';
-export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from './auth/login.js';
+export { login, logout, loginRegistryHost, LOGIN_SUCCEEDED } from './login/login.js';
+export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from './login/login.js';
 
 // OCI values: media types, descriptors, manifests, platforms, image configs.
 export {
@@ -82,7 +82,7 @@ export type { Descriptor, Manifest, ImageManifest, IndexManifest, Schema1Manifes
 
 // Images: sources and destinations, on-disk formats, copy.
 export type { ImageSource, ImageDestination, RawManifest, PutManifestOptions, BlobOptions } from './image/types.js';
-export { verifyingStream } from './image/verify.js';
+export { verifyingStream } from './hashing/verify.js';
 export { OciLayoutSource, OciLayoutDestination } from './image/oci-layout.js';
 export type { OciLayoutSourceOptions, OciLayoutDestinationOptions } from './image/oci-layout.js';
 export { DockerArchiveSource, DockerArchiveDestination } from './image/docker-archive.js';

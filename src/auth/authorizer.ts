@@ -32,7 +32,7 @@ import { ChallengeStore, parseWwwAuthenticate, pingPathFor, type Challenge } fro
 import { AuthError, authErrorFromResponse } from './errors.js';
 import { redactUrl } from '../redact.js';
 import type { Credentials, CredentialSource } from './keychain.js';
-import { formatScope, mergeScopes, parseScopeList, registryScope, repositoryScope, scopesCover, type Scope } from './scope.js';
+import { formatScope, mergeScopes, parseScopeList, registryScope, repositoryScope, scopesCover, type Scope } from '../ref/scope.js';
 import { MAX_TOKEN_RESPONSE_BYTES, parseTokenResponse, TokenCache, tokenCacheKey, type TokenResponse } from './token-response.js';
 
 /** Docker sends `docker`; gantry names itself. */

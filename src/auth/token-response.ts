@@ -3,8 +3,8 @@
  * cache that lets concurrent requests for the same (realm, service, scopes) share one exchange.
  */
 import { ErrorCode, GantryError } from '../errors.js';
-import type { Scope } from './scope.js';
-import { scopeSetKey } from './scope.js';
+import type { Scope } from '../ref/scope.js';
+import { scopeSetKey } from '../ref/scope.js';
 
 export interface TokenResponse {
   token: string;

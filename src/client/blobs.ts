@@ -16,14 +16,14 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
 import type { Digest } from '../ref/digest.js';
 import type { Scope } from '../ref/scope.js';
-import { verifyingStream } from '../image/verify.js';
+import { verifyingStream } from '../hashing/verify.js';
 import { abortableSleep } from '../transport/layers/retry.js';
 import { errorCodeOf, TransportError } from '../transport/errors.js';
 import { ErrorCode } from '../errors.js';
 import { releaseBody } from '../transport/body.js';
 import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, expectStatus, InvalidResponseError } from './errors.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { RepositoryClient } from './registry-client.js';
 
 /** Resumes of one GET in a row that bring no new byte before the download fails (moby: 5). */

@@ -15,7 +15,7 @@ import { errcodeText, ERRCODE_MESSAGES, errorFromResponse, RegistryError } from 
 
 export { errcodeText, errorFromResponse };
 import type { TransportRequest, TransportResponse } from '../transport/types.js';
-import type { RateLimit } from './rate-limit.js';
+import type { RateLimit } from '../transport/rate-limit.js';
 
 /** Throws the registry's error unless `res.status` is one of `ok`. */
 export async function expectStatus(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse, ok: readonly number[]): Promise<void> {

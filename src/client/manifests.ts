@@ -18,7 +18,7 @@ import { Digest } from '../ref/digest.js';
 import type { Reference } from '../ref/reference.js';
 import { header, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, expectStatus, InvalidResponseError, translatePullError } from './errors.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { RepositoryClient } from './registry-client.js';
 
 export interface GetManifestOptions {

@@ -18,7 +18,7 @@ import { headerValues, type TransportResponse } from '../transport/types.js';
 import { expectStatus, InvalidResponseError } from './errors.js';
 import { readCapped } from '../transport/body.js';
 import { registryScope, type Scope } from '../ref/scope.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 
 /** The largest page gantry reads (a page of 10 000 long tag names is ~1 MiB; this leaves room). */

@@ -15,7 +15,7 @@ import { errorFromResponse, InvalidResponseError } from './errors.js';
 import { readCapped } from '../transport/body.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { nextLink } from './pagination.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { RepositoryClient } from './registry-client.js';
 
 /** Statuses that mean "no referrers API here": fall back to the tag schema. */

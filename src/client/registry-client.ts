@@ -32,7 +32,7 @@ import {
 import { catalogPages, tagPages, flatten, type ListOptions, type ListPage } from './pagination.js';
 import { referrers, type ReferrersOptions, type ReferrersResult } from './referrers.js';
 import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
-import { readRateLimit, type RateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 
 export interface RegistryClientOptions {
   /** The registry as it appears in references: `host[:port]`, or `docker.io` for Docker Hub. */

@@ -22,7 +22,7 @@
  * fails the upload here, before the registry is asked to commit it.
  */
 import { Readable } from 'node:stream';
-import { verifyingStream } from '../image/verify.js';
+import { verifyingStream } from '../hashing/verify.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { GantryError } from '../errors.js';
 import { RegistryError } from '../transport/errors.js';

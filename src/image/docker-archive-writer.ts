@@ -36,7 +36,7 @@ import { checkOptions } from '../options.js';
 import { VerifiedBlobs, assertComplete, type CommitContents } from './commit-check.js';
 import { isGzip, isZstd } from './tar-index.js';
 import type { BlobOptions, ImageDestination, PutManifestOptions, RawManifest } from './types.js';
-import { verifyingStream } from './verify.js';
+import { verifyingStream } from '../hashing/verify.js';
 
 export interface DockerArchiveDestinationOptions {
   /** The `RepoTags` entry, e.g. `docker.io/library/x:tag` (normalised; `x:tag` works too). */

@@ -12,7 +12,7 @@ import type { RegistryAccessOptions } from '../client/connect.js';
 import { openSource, parseImageLocation, type ImageLocation } from './transports.js';
 import type { ImageSource } from './types.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { verifyingStream } from './verify.js';
+import { verifyingStream } from '../hashing/verify.js';
 import { checkOptions } from '../options.js';
 import { isPlatformOption, PLATFORM_EXPECTED } from './copy.js';
 

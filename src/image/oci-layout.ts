@@ -32,7 +32,7 @@ import {
 } from './layout-index.js';
 import type { LayoutFiles, LayoutSelector } from './layout-index.js';
 import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
-import { verifyingStream } from './verify.js';
+import { verifyingStream } from '../hashing/verify.js';
 import { batchedFileWriter } from '../fs/batched-file.js';
 import { fsyncDirectory } from '../fs/atomic-file.js';
 import { parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';

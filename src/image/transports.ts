@@ -4,7 +4,7 @@
  * or ImageDestination; and `copy` between any two of them.
  */
 import { connectRegistry, type ConnectedRegistry, type RegistryAccessOptions } from '../client/connect.js';
-import { RegistryImageDestination, RegistryImageSource } from '../client/image-io.js';
+import { RegistryImageDestination, RegistryImageSource } from './registry.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { Reference } from '../ref/reference.js';
 import { checkCopyOptions, copyImage, type CopyOptions, type CopyResult } from './copy.js';

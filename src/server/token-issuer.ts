@@ -8,10 +8,10 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, timin
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
-import { createCertificateAuthority } from '../tls/x509.js';
-import type { KeyType } from '../tls/x509.js';
-import type { Scope } from '../auth/scope.js';
-import { mergeScopes, parseScope, scopeSetKey } from '../auth/scope.js';
+import { createCertificateAuthority } from '../pki/x509.js';
+import type { KeyType } from '../pki/x509.js';
+import type { Scope } from '../ref/scope.js';
+import { mergeScopes, parseScope, scopeSetKey } from '../ref/scope.js';
 import { OPEN_GUARD, clientAddress, type AuthAttemptGuard } from './auth-throttle.js';
 import { RegistryRequestError } from './errors.js';
 import { verifyBcrypt } from './password-check.js';

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { createCertificateAuthority, issueCertificate } from '../../src/tls/x509.js';
-import type { CertificateAndKey, KeyType } from '../../src/tls/x509.js';
+import { createCertificateAuthority, issueCertificate } from '../../src/pki/x509.js';
+import type { CertificateAndKey, KeyType } from '../../src/pki/x509.js';
 
 export interface PemFiles extends CertificateAndKey {
   certFile: string;

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChallengeStore, endpointKey, parseWwwAuthenticate, pingPathFor } from '../../src/auth/challenge.js';
-import { formatScope, mergeScopes, parseScope, parseScopeList, registryScope, repositoryScope, scopesCover, scopeSetKey } from '../../src/auth/scope.js';
+import { formatScope, mergeScopes, parseScope, parseScopeList, registryScope, repositoryScope, scopesCover, scopeSetKey } from '../../src/ref/scope.js';
 
 describe('parseWwwAuthenticate', () => {
   test('distribution authchallenge_test: quoted strings, escapes, bare tokens (§6.11)', () => {

@@ -7,7 +7,7 @@ import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } fro
 import bcrypt from 'bcryptjs';
 import { exchangeStatsKey, libtrustKeyId, TokenIssuer } from '../../src/server/token-issuer.js';
 import type { TokenIssuerOptions } from '../../src/server/token-issuer.js';
-import { repositoryScope } from '../../src/auth/scope.js';
+import { repositoryScope } from '../../src/ref/scope.js';
 
 const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseTokenResponse, TokenCache, tokenCacheKey } from '../../src/auth/token-response.js';
 import type { TokenResponse } from '../../src/auth/token-response.js';
 import { AuthError, authErrorFromResponse } from '../../src/auth/errors.js';
-import { repositoryScope } from '../../src/auth/scope.js';
+import { repositoryScope } from '../../src/ref/scope.js';
 import { GantryError } from '../../src/errors.js';
 
 const NOW = new Date('2026-01-02T03:04:05Z');

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { checkLoginFlags, readSecretFromStdin } from '../../src/cli/commands/login.js';
-import { loginRegistryHost } from '../../src/auth/login.js';
+import { loginRegistryHost } from '../../src/login/login.js';
 
 describe('login flags', () => {
   const rows: [string, Parameters<typeof checkLoginFlags>[0], string | 'stdin' | 'flag' | 'none'][] = [

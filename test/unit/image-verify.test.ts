@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCode, isGantryError } from '../../src/errors.js';
-import { verifyingStream } from '../../src/image/verify.js';
+import { verifyingStream } from '../../src/hashing/verify.js';
 import { Digest } from '../../src/ref/digest.js';
 
 const data = Buffer.from('hello verifying world');

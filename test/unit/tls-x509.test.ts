@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { ConfigError } from '../../src/errors.js';
-import { createCertificateAuthority, createSelfSigned, ipAddressBytes, issueCertificate } from '../../src/tls/x509.js';
-import type { CertificateAndKey } from '../../src/tls/x509.js';
+import { createCertificateAuthority, createSelfSigned, ipAddressBytes, issueCertificate } from '../../src/pki/x509.js';
+import type { CertificateAndKey } from '../../src/pki/x509.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'gantry-x509-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

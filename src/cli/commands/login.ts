@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { login, logout, LOGIN_SUCCEEDED } from '../../auth/login.js';
+import { login, logout, LOGIN_SUCCEEDED } from '../../login/login.js';
 import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
 import { loginKey } from '../../auth/hostname.js';
 import { addRegistryFlags, dockerConfigDir, transportOptions, type RegistryFlags } from '../options.js';

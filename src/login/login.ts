@@ -10,10 +10,10 @@ import { checkOptions, InvalidOptionError } from '../options.js';
 import { negotiate } from '../transport/endpoint.js';
 import { errorFromResponse, statusText } from '../transport/errors.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
-import { Authorizer } from './authorizer.js';
-import { AuthError } from './errors.js';
-import { Keychain, StaticKeychain, type EraseResult, type StoreResult } from './keychain.js';
-import { DOCKER_HUB_AUTH_KEY, loginKey } from './hostname.js';
+import { Authorizer } from '../auth/authorizer.js';
+import { AuthError } from '../auth/errors.js';
+import { Keychain, StaticKeychain, type EraseResult, type StoreResult } from '../auth/keychain.js';
+import { DOCKER_HUB_AUTH_KEY, loginKey } from '../auth/hostname.js';
 
 export const LOGIN_SUCCEEDED = 'Login Succeeded';
 

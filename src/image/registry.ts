@@ -8,13 +8,13 @@
  * unreachable by its tag.
  */
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from '../image/types.js';
+import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../ref/digest.js';
 import type { Reference, Repository } from '../ref/reference.js';
 import { ErrorCode, GantryError, isGantryError } from '../errors.js';
-import type { RegistryClient, RepositoryClient } from './registry-client.js';
-import type { GetManifestOptions } from './manifests.js';
+import type { RegistryClient, RepositoryClient } from '../client/registry-client.js';
+import type { GetManifestOptions } from '../client/manifests.js';
 
 export class RegistryImageSource implements ImageSource {
   readonly name: string;

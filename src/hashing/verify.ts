@@ -4,7 +4,7 @@
  * differ. Nothing is buffered whole, so a layer of any size costs one chunk of memory.
  */
 import { Transform } from 'node:stream';
-import { createBlobHash, hashAndPass } from '../hashing/blob-hash.js';
+import { createBlobHash, hashAndPass } from './blob-hash.js';
 import type { TransformCallback } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
