@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { pack } from 'tar-stream';
-import { copy, createCertificateAuthority, inspect, issueCertificate } from '../dist/index.js';
+import { copy, inspect } from '../dist/index.js';
+import { createTestPki } from '../dist/testing/index.js';
 import { createRegistryServer, TokenIssuer } from '../dist/server/index.js';
 import { plainRenderer, ttyRenderer, formatBytes } from '../dist/cli/progress.js';
 
@@ -70,8 +71,8 @@ async function buildSample(dir) {
 
 async function main() {
   // 1. The registry: TLS with a generated CA, token auth with a generated signing key.
-  const ca = createCertificateAuthority({ commonName: 'gantry demo CA' });
-  const cert = issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], usage: 'server' });
+  const { ca, server: issue } = createTestPki(join(work, 'pki'));
+  const cert = issue(['127.0.0.1', 'localhost']);
   const password = randomBytes(12).toString('base64url');
   const issuer = TokenIssuer.withGeneratedKey({
     issuer: 'gantry-demo',

@@ -1,150 +1,79 @@
 /**
- * gantry's public API. Everything a library user may import is exported here, by name;
- * `test/unit/exports.test.ts` pins this list.
+ * gantry: a container-registry client for Node.js, with Docker's rules for reaching a
+ * registry (certs.d, mutual TLS, insecure registries, mirrors, proxies, credentials).
+ *
+ * This entry is the whole public API of `gantry`, by name; `test/unit/exports.test.ts` pins
+ * it. The embedded registry is `gantry/server`; helpers for tests (a throw-away registry, a
+ * test PKI) are `gantry/testing`. Every other module is internal and may change in any
+ * release. The guide is `docs/client-api.md`; the generated reference is `docs/api/`.
+ *
+ * @packageDocumentation
  */
 export { VERSION } from './version.js';
-export { ErrorCode, GantryError, InvalidReferenceError, ConfigError, isGantryError } from './errors.js';
+
+// Errors: one class with a stable code; the registry's own error list on RegistryError.
+export { ErrorCode, GantryError, isGantryError } from './errors.js';
 export type { GantryErrorOptions } from './errors.js';
-export { redactUrl, redactHeaders } from './redact.js';
+export { RegistryError } from './transport/errors.js';
+export type { RegistryErrorEntry } from './transport/errors.js';
 
-// References (pure values, parsed once at the edge).
-export { Digest, Reference, Repository, parseRepository, splitReposSearchTerm } from './ref/index.js';
+// Values: references, digests, media types (parsed once at the edge).
+export { Digest, Reference, Repository } from './ref/index.js';
 export type { DigestAlgorithm } from './ref/index.js';
+export { MediaType } from './oci/media-types.js';
+export type { Descriptor } from './oci/descriptor.js';
+export type { Manifest, ImageManifest, IndexManifest, Schema1Manifest } from './oci/manifest.js';
+export type { Platform } from './oci/platform.js';
+export type { ImageConfig, HistoryEntry } from './oci/config.js';
 
-// Registry service configuration: insecure registries, mirrors, endpoints, daemon.json.
-export { ServiceConfig, validateMirror, validateIndexName, normalizeIndexName } from './config/service-config.js';
-export type { HostLookup, IndexInfo, ServiceOptions } from './config/service-config.js';
-export { lookupEndpoints, DEFAULT_REGISTRY_HOST } from './config/endpoints.js';
-export type { APIEndpoint, EndpointOptions, EndpointPurpose } from './config/endpoints.js';
-export { readDaemonConfig, serviceConfigFrom, DEFAULT_DAEMON_CONFIG_FILE } from './config/daemon-json.js';
+// Configuration: insecure registries, mirrors, daemon.json.
+export { ServiceConfig } from './config/service-config.js';
+export type { ServiceOptions, HostLookup, IndexInfo } from './config/service-config.js';
+export { readDaemonConfig, serviceConfigFrom } from './config/daemon-json.js';
 export type { DaemonConfig, DaemonProxies, ServiceConfigSources } from './config/daemon-json.js';
 
-// Per-host TLS: certs.d, system roots, generated certificates.
-export { CertsDirError, DEFAULT_CERTS_DIR, defaultCertsDir, hostCertsDir, readCertsDirectory } from './tls/certs-dir.js';
-export type { CertsDirectory, ClientCertificate } from './tls/certs-dir.js';
-export { MIN_TLS_VERSION } from './tls/profile.js';
-export type { TlsProfile } from './tls/profile.js';
-export { createCertificateAuthority, issueCertificate, createSelfSigned } from './pki/x509.js';
-export type { CertificateAndKey, CertificateAuthorityOptions, CertificateOptions, KeyType } from './pki/x509.js';
-
-// The transport.
-export { Transport } from './transport/transport.js';
-export type { TransportOptions } from './transport/transport.js';
-export type { TransportRequest, TransportResponse, Send, Layer } from './transport/types.js';
-export { TransportError, RegistryError } from './transport/errors.js';
-export type { RegistryErrorEntry } from './transport/errors.js';
-export { ping, negotiate, NoEndpointError, PING_TIMEOUT_MS } from './transport/endpoint.js';
-export type { PingOptions, PingResult, PingAttempt } from './transport/endpoint.js';
-export { MAX_REDIRECTS } from './transport/layers/redirect.js';
-export { CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS } from './transport/connector.js';
-export { MAX_CONNECTIONS_PER_ORIGIN, BODY_IDLE_TIMEOUT_MS } from './transport/pools.js';
-
-// Authentication: challenges, scopes, tokens, Docker credentials, login.
-export { parseWwwAuthenticate, ChallengeStore, pingPathFor } from './auth/challenge.js';
-export type { Challenge } from './auth/challenge.js';
-export { repositoryScope, registryScope, formatScope, parseScope, parseScopeList, mergeScopes } from './ref/scope.js';
+// How requests travel: the options every entry point takes.
+export type { TransportOptions, Transport } from './transport/transport.js';
+export type { TimeoutOptions, LowSpeedLimit } from './transport/timeouts.js';
+export type { RetryPolicy, RetryInfo } from './transport/layers/retry.js';
+export type { LogSink } from './transport/layers/log.js';
+export type { Layer, Send, TransportContext, TransportRequest, TransportResponse, Headers, ResponseHeaders } from './transport/types.js';
+export type { RegistryOrigins } from './transport/origins.js';
 export type { Scope } from './ref/scope.js';
-export { parseTokenResponse, TokenCache, MIN_TOKEN_LIFETIME_SECONDS, MAX_TOKEN_RESPONSE_BYTES } from './auth/token-response.js';
-export type { TokenResponse } from './auth/token-response.js';
-export { AuthError, authErrorFromResponse } from './auth/errors.js';
-export { Keychain, StaticKeychain, unencryptedWarning } from './auth/keychain.js';
-export type { Credentials, CredentialSource, StoreResult, EraseResult, KeychainOptions } from './auth/keychain.js';
-export { DockerConfigFile, configDirectory, CredentialsError } from './auth/docker-config.js';
-export { CredentialHelper } from './auth/credential-helper.js';
-export { convertToHostname, authConfigKey, DOCKER_HUB_AUTH_KEY } from './auth/hostname.js';
-export { Authorizer, DEFAULT_CLIENT_ID, scopesFor } from './auth/authorizer.js';
-export type { AuthorizerOptions } from './auth/authorizer.js';
-export { login, logout, loginRegistryHost, LOGIN_SUCCEEDED } from './login/login.js';
+
+// Reaching a registry.
+export { ping } from './transport/endpoint.js';
+export type { PingOptions, PingResult, PingAttempt } from './transport/endpoint.js';
+export type { APIEndpoint, EndpointPurpose } from './config/endpoints.js';
+
+// Credentials and login.
+export { Keychain } from './auth/keychain.js';
+export type { Credentials, CredentialSource, KeychainOptions, StoreResult, EraseResult } from './auth/keychain.js';
+export type { ConfigLocationOptions } from './auth/docker-config.js';
+export { login, logout } from './login/login.js';
 export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from './login/login.js';
 
-// OCI values: media types, descriptors, manifests, platforms, image configs.
-export {
-  MediaType,
-  ACCEPT_MANIFESTS,
-  isIndex,
-  isImageManifest,
-  isSchema1,
-  MAX_MANIFEST_BYTES,
-  parseManifest,
-  manifestDescriptor,
-  parsePlatform,
-  formatPlatform,
-  normalizePlatform,
-  matchPlatform,
-  selectManifest,
-  hostPlatform,
-  parseImageConfig,
-  ManifestError,
-  DigestMismatchError,
-  ANNOTATION_REF_NAME,
-} from './oci/index.js';
-export type { Descriptor, Manifest, ImageManifest, IndexManifest, Schema1Manifest, Platform, ImageConfig } from './oci/index.js';
-
-// Images: sources and destinations, on-disk formats, copy.
-export type { ImageSource, ImageDestination, RawManifest, PutManifestOptions, BlobOptions } from './image/types.js';
-export { verifyingStream } from './hashing/verify.js';
-export { OciLayoutSource, OciLayoutDestination } from './image/oci-layout.js';
-export type { OciLayoutSourceOptions, OciLayoutDestinationOptions } from './image/oci-layout.js';
-export { DockerArchiveSource, DockerArchiveDestination } from './image/docker-archive.js';
-export type { DockerArchiveSourceOptions, DockerArchiveDestinationOptions } from './image/docker-archive.js';
-export { copyImage, DEFAULT_COPY_JOBS, COPY_BLOB_ATTEMPTS } from './image/copy.js';
-export type { CopyEvent, CopyOptions, CopyResult, MountingDestination } from './image/copy.js';
-export { copy, parseImageLocation, formatImageLocation, openSource, openDestination } from './image/transports.js';
-export type { ImageLocation, CopyImagesOptions, Opened } from './image/transports.js';
-export { inspect, MAX_CONFIG_BYTES } from './image/inspect.js';
-export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
-
-// The distribution API client.
-export {
-  RegistryClient,
-  RepositoryClient,
-  RegistryImageSource,
-  RegistryImageDestination,
-  PullError,
-  InvalidResponseError,
-  translatePullError,
-  rateLimitOf,
-  readRateLimit,
-  referrersTag,
-  MONOLITHIC_MAX_BYTES,
-  DEFAULT_CHUNK_BYTES,
-  UPLOAD_MAX_ATTEMPTS,
-  BLOB_RESUME_MAX_ATTEMPTS,
-  BLOB_RESUME_DELAY_MS,
-  MAX_LIST_PAGE_BYTES,
-  MAX_LIST_PAGES,
-  MAX_COLLECTED_LIST_BYTES,
-  MAX_COLLECTED_LIST_ENTRIES,
-  MAX_REFERRERS_PAGES,
-} from './client/index.js';
-export type {
-  RegistryClientOptions,
-  Access,
-  GetManifestOptions,
-  ManifestResult,
-  ManifestHead,
-  PutManifestResult,
-  BlobHead,
-  BlobStream,
-  GetBlobOptions,
-  OpenBlobStream,
-  UploadOptions,
-  UploadResult,
-  ListOptions,
-  ListPage,
-  ReferrersOptions,
-  ReferrersResult,
-  RateLimit,
-  RegistryDestinationOptions,
-} from './client/index.js';
+// The distribution API.
 export { connectRegistry } from './client/connect.js';
 export type { RegistryAccessOptions, ConnectedRegistry } from './client/connect.js';
+export type { Authorizer } from './auth/authorizer.js';
+export { RegistryClient, RepositoryClient } from './client/registry-client.js';
+export type { RegistryClientOptions, Access } from './client/registry-client.js';
+export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResult } from './client/manifests.js';
+export type { BlobHead, BlobStream, GetBlobOptions } from './client/blobs.js';
+export type { OpenBlobStream, UploadOptions, UploadResult } from './client/uploads.js';
+export type { ListOptions, ListPage } from './client/pagination.js';
+export type { ReferrersOptions, ReferrersResult } from './client/referrers.js';
+export type { RateLimit } from './transport/rate-limit.js';
 export { resolveDigest, listTags, listTagPages, listCatalog, listCatalogPages, deleteImage } from './client/operations.js';
-export { retry, RETRY_MAX_ATTEMPTS, RETRY_BASE_DELAY_MS, RETRY_MAX_DELAY_MS, RETRY_AFTER_CAP_MS, RETRYABLE_STATUSES } from './transport/layers/retry.js';
-export type { RetryPolicy, RetryInfo } from './transport/layers/retry.js';
+
+// Images: copy and inspect between registries, OCI layouts and docker archives.
+export { copy, parseImageLocation, formatImageLocation } from './image/transports.js';
+export type { ImageLocation, CopyImagesOptions } from './image/transports.js';
+export type { CopyOptions, CopyEvent, CopyResult } from './image/copy.js';
+export { inspect } from './image/inspect.js';
+export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
 
 // Docker Hub (v1) search.
-export { search, SearchError } from './search/search.js';
+export { search } from './search/search.js';
 export type { SearchOptions, SearchResult, SearchResponse } from './search/search.js';
-export { SearchOptionError } from './search/filters.js';
-export { InvalidEndpointError } from './search/v1-endpoint.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import { StaticKeychain } from '../../src/auth/keychain.js';
-import { RegistryClient } from '../../src/client/index.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { ErrorCode, type GantryError } from '../../src/errors.js';
 import { Digest } from '../../src/ref/digest.js';
 import { createRegistryServer, TokenIssuer, type RegistryServer } from '../../src/server/index.js';

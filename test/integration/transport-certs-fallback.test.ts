@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { connectRegistry, NoEndpointError, ping, type PingOptions } from '../../src/index.js';
+import { connectRegistry, ping, type PingOptions } from '../../src/index.js';
+import { NoEndpointError } from '../../src/transport/endpoint.js';
 import { createTestPki, type PemFiles, type TestPki } from '../helpers/pki.js';
 import { startHttpsServer, type TestServer } from '../helpers/servers.js';
 

@@ -1,43 +1,49 @@
 /**
  * The public API, pinned at the type level (a changed signature fails `tsc`) and at run time
- * (a missing or extra export fails here): `src/index.ts` as a whole, and the distribution
- * client and retry layer modules it re-exports.
+ * (a missing or extra export fails here): the three entries `gantry`, `gantry/server` and
+ * `gantry/testing`, from the sources and through package.json's `exports` map as a user of
+ * the built package imports them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
-import * as client from '../../src/client/index.js';
 import * as gantry from '../../src/index.js';
+import * as server from '../../src/server/index.js';
+import * as testing from '../../src/testing/index.js';
 import type {
   BlobHead,
   BlobStream,
+  CopyResult,
+  Digest,
+  ImageLocation,
+  InspectResult,
   ListPage,
+  LoginResult,
   ManifestHead,
   ManifestResult,
   OpenBlobStream,
+  PingResult,
   PutManifestResult,
   RateLimit,
   ReferrersResult,
+  RegistryAccessOptions,
   RegistryClient,
   RegistryClientOptions,
   RepositoryClient,
   UploadOptions,
   UploadResult,
-} from '../../src/client/index.js';
-import * as retryLayer from '../../src/transport/layers/retry.js';
-import type { RetryPolicy } from '../../src/transport/layers/retry.js';
-import type { MountingDestination } from '../../src/image/copy.js';
-import type { ImageSource } from '../../src/image/types.js';
-import type { Layer } from '../../src/transport/types.js';
-import type { Digest } from '../../src/ref/digest.js';
+} from '../../src/index.js';
+import { MONOLITHIC_MAX_BYTES, DEFAULT_CHUNK_BYTES, UPLOAD_MAX_ATTEMPTS } from '../../src/client/uploads.js';
+import { BLOB_RESUME_MAX_ATTEMPTS } from '../../src/client/blobs.js';
+import { MAX_COLLECTED_LIST_BYTES, MAX_COLLECTED_LIST_ENTRIES, MAX_LIST_PAGE_BYTES } from '../../src/client/pagination.js';
 
 /** `true` only when A and B are the same type. */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_ok: T): void {}
 
 // The shapes callers rely on.
-expectType<Equals<Parameters<typeof client.RegistryClient.create>[0], RegistryClientOptions>>(true);
-expectType<Equals<ReturnType<typeof client.RegistryClient.create>, RegistryClient>>(true);
+expectType<Equals<Parameters<typeof gantry.RegistryClient.create>[0], RegistryClientOptions>>(true);
+expectType<Equals<ReturnType<typeof gantry.RegistryClient.create>, RegistryClient>>(true);
 expectType<Equals<ReturnType<RegistryClient['repository']>, RepositoryClient>>(true);
 expectType<Equals<ReturnType<RegistryClient['catalog']>, AsyncIterableIterator<string>>>(true);
 expectType<Equals<ReturnType<RepositoryClient['tags']>, AsyncIterableIterator<string>>>(true);
@@ -55,225 +61,112 @@ expectType<Equals<Parameters<OpenBlobStream>, [offset: number]>>(true);
 expectType<Equals<ManifestResult['digest'], Digest>>(true);
 expectType<Equals<ManifestResult['bytes'], Buffer>>(true);
 expectType<Equals<ManifestResult['rateLimit'], RateLimit | undefined>>(true);
-expectType<Equals<ReturnType<typeof retryLayer.retry>, Layer>>(true);
-expectType<Equals<Parameters<typeof retryLayer.retry>[0], RetryPolicy | undefined>>(true);
-// A blob stream is a Readable; the registry pair plugs into the copy engine.
 expectType<BlobStream extends Readable ? true : false>(true);
-expectType<client.RegistryImageSource extends ImageSource ? true : false>(true);
-expectType<client.RegistryImageDestination extends MountingDestination ? true : false>(true);
 
 // The main entry points.
-expectType<Equals<Parameters<typeof gantry.copy>[0], string | gantry.ImageLocation>>(true);
-expectType<Equals<ReturnType<typeof gantry.copy>, Promise<gantry.CopyResult>>>(true);
-expectType<Equals<ReturnType<typeof gantry.inspect>, Promise<gantry.InspectResult>>>(true);
-expectType<Equals<ReturnType<typeof gantry.ping>, Promise<gantry.PingResult>>>(true);
+expectType<Equals<Parameters<typeof gantry.connectRegistry>[2], RegistryAccessOptions | undefined>>(true);
+expectType<Equals<Parameters<typeof gantry.copy>[0], string | ImageLocation>>(true);
+expectType<Equals<ReturnType<typeof gantry.copy>, Promise<CopyResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.inspect>, Promise<InspectResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.ping>, Promise<PingResult>>>(true);
 expectType<Equals<ReturnType<typeof gantry.listTagPages>, AsyncIterableIterator<ListPage>>>(true);
 expectType<Equals<ReturnType<typeof gantry.listCatalogPages>, AsyncIterableIterator<ListPage>>>(true);
 expectType<Equals<ReturnType<typeof gantry.listTags>, Promise<string[]>>>(true);
-expectType<Equals<ReturnType<typeof gantry.login>, Promise<gantry.LoginResult>>>(true);
+expectType<Equals<ReturnType<typeof gantry.login>, Promise<LoginResult>>>(true);
 expectType<Equals<ReturnType<typeof gantry.Reference.parse>, gantry.Reference>>(true);
-expectType<Equals<ConstructorParameters<typeof gantry.Transport>[0], gantry.TransportOptions | undefined>>(true);
-expectType<gantry.TransportError extends gantry.GantryError ? true : false>(true);
 expectType<gantry.RegistryError extends gantry.GantryError ? true : false>(true);
+expectType<Equals<ReturnType<typeof testing.startTestRegistry>, Promise<testing.TestRegistry>>>(true);
+
+const MAIN = [
+  'Digest',
+  'ErrorCode',
+  'GantryError',
+  'Keychain',
+  'MediaType',
+  'Reference',
+  'RegistryClient',
+  'RegistryError',
+  'Repository',
+  'RepositoryClient',
+  'ServiceConfig',
+  'VERSION',
+  'connectRegistry',
+  'copy',
+  'deleteImage',
+  'formatImageLocation',
+  'inspect',
+  'isGantryError',
+  'listCatalog',
+  'listCatalogPages',
+  'listTagPages',
+  'listTags',
+  'login',
+  'logout',
+  'parseImageLocation',
+  'ping',
+  'readDaemonConfig',
+  'resolveDigest',
+  'search',
+  'serviceConfigFrom',
+];
+
+const SERVER = [
+  'BCRYPT_QUEUE_MAX',
+  'BCRYPT_QUEUE_PER_CLIENT',
+  'BCRYPT_WORKERS',
+  'DEFAULT_AUTH_BACKOFF_MS',
+  'DEFAULT_AUTH_FAILURE_WINDOW_MS',
+  'DEFAULT_AUTH_MAX_FAILURES',
+  'DEFAULT_HOST',
+  'DEFAULT_PORT',
+  'DEFAULT_STORAGE',
+  'DEFAULT_UPLOAD_PURGE_AGE_MS',
+  'DEFAULT_UPLOAD_PURGE_INTERVAL_MS',
+  'Htpasswd',
+  'RegistryErrorCode',
+  'RegistryRequestError',
+  'TokenIssuer',
+  'createRegistryServer',
+  'loadTokenConfig',
+  'parseDuration',
+  'parseListen',
+  'parseTokenConfig',
+  'registryServerOptionsFromCli',
+];
+
+const TESTING = ['LOOPBACK_HOSTS', 'createTestPki', 'startTestRegistry'];
 
 describe('public exports', () => {
-  test('src/index.ts exports exactly these values', () => {
-    assert.deepEqual(Object.keys(gantry).sort(), [
-      'ACCEPT_MANIFESTS',
-      'ANNOTATION_REF_NAME',
-      'AuthError',
-      'Authorizer',
-      'BLOB_RESUME_DELAY_MS',
-      'BLOB_RESUME_MAX_ATTEMPTS',
-      'BODY_IDLE_TIMEOUT_MS',
-      'CONNECT_TIMEOUT_MS',
-      'COPY_BLOB_ATTEMPTS',
-      'CertsDirError',
-      'ChallengeStore',
-      'ConfigError',
-      'CredentialHelper',
-      'CredentialsError',
-      'DEFAULT_CERTS_DIR',
-      'DEFAULT_CHUNK_BYTES',
-      'DEFAULT_CLIENT_ID',
-      'DEFAULT_COPY_JOBS',
-      'DEFAULT_DAEMON_CONFIG_FILE',
-      'DEFAULT_REGISTRY_HOST',
-      'DOCKER_HUB_AUTH_KEY',
-      'Digest',
-      'DigestMismatchError',
-      'DockerArchiveDestination',
-      'DockerArchiveSource',
-      'DockerConfigFile',
-      'ErrorCode',
-      'GantryError',
-      'InvalidEndpointError',
-      'InvalidReferenceError',
-      'InvalidResponseError',
-      'Keychain',
-      'LOGIN_SUCCEEDED',
-      'MAX_COLLECTED_LIST_BYTES',
-      'MAX_COLLECTED_LIST_ENTRIES',
-      'MAX_CONFIG_BYTES',
-      'MAX_CONNECTIONS_PER_ORIGIN',
-      'MAX_LIST_PAGES',
-      'MAX_LIST_PAGE_BYTES',
-      'MAX_MANIFEST_BYTES',
-      'MAX_REDIRECTS',
-      'MAX_REFERRERS_PAGES',
-      'MAX_TOKEN_RESPONSE_BYTES',
-      'MIN_TLS_VERSION',
-      'MIN_TOKEN_LIFETIME_SECONDS',
-      'MONOLITHIC_MAX_BYTES',
-      'ManifestError',
-      'MediaType',
-      'NoEndpointError',
-      'OciLayoutDestination',
-      'OciLayoutSource',
-      'PING_TIMEOUT_MS',
-      'PullError',
-      'RETRYABLE_STATUSES',
-      'RETRY_AFTER_CAP_MS',
-      'RETRY_BASE_DELAY_MS',
-      'RETRY_MAX_ATTEMPTS',
-      'RETRY_MAX_DELAY_MS',
-      'Reference',
-      'RegistryClient',
-      'RegistryError',
-      'RegistryImageDestination',
-      'RegistryImageSource',
-      'Repository',
-      'RepositoryClient',
-      'SearchError',
-      'SearchOptionError',
-      'ServiceConfig',
-      'StaticKeychain',
-      'TLS_HANDSHAKE_TIMEOUT_MS',
-      'TokenCache',
-      'Transport',
-      'TransportError',
-      'UPLOAD_MAX_ATTEMPTS',
-      'VERSION',
-      'authConfigKey',
-      'authErrorFromResponse',
-      'configDirectory',
-      'connectRegistry',
-      'convertToHostname',
-      'copy',
-      'copyImage',
-      'createCertificateAuthority',
-      'createSelfSigned',
-      'defaultCertsDir',
-      'deleteImage',
-      'formatImageLocation',
-      'formatPlatform',
-      'formatScope',
-      'hostCertsDir',
-      'hostPlatform',
-      'inspect',
-      'isGantryError',
-      'isImageManifest',
-      'isIndex',
-      'isSchema1',
-      'issueCertificate',
-      'listCatalog',
-      'listCatalogPages',
-      'listTagPages',
-      'listTags',
-      'login',
-      'loginRegistryHost',
-      'logout',
-      'lookupEndpoints',
-      'manifestDescriptor',
-      'matchPlatform',
-      'mergeScopes',
-      'negotiate',
-      'normalizeIndexName',
-      'normalizePlatform',
-      'openDestination',
-      'openSource',
-      'parseImageConfig',
-      'parseImageLocation',
-      'parseManifest',
-      'parsePlatform',
-      'parseRepository',
-      'parseScope',
-      'parseScopeList',
-      'parseTokenResponse',
-      'parseWwwAuthenticate',
-      'ping',
-      'pingPathFor',
-      'rateLimitOf',
-      'readCertsDirectory',
-      'readDaemonConfig',
-      'readRateLimit',
-      'redactHeaders',
-      'redactUrl',
-      'referrersTag',
-      'registryScope',
-      'repositoryScope',
-      'resolveDigest',
-      'retry',
-      'scopesFor',
-      'search',
-      'selectManifest',
-      'serviceConfigFrom',
-      'splitReposSearchTerm',
-      'translatePullError',
-      'unencryptedWarning',
-      'validateIndexName',
-      'validateMirror',
-      'verifyingStream',
-    ]);
+  test('gantry exports exactly these values', () => {
+    assert.deepEqual(Object.keys(gantry).sort(), MAIN);
   });
 
-  test('the distribution client exports exactly these values', () => {
-    assert.deepEqual(Object.keys(client).sort(), [
-      'BLOB_RESUME_DELAY_MS',
-      'BLOB_RESUME_MAX_ATTEMPTS',
-      'DEFAULT_CHUNK_BYTES',
-      'InvalidResponseError',
-      'MAX_COLLECTED_LIST_BYTES',
-      'MAX_COLLECTED_LIST_ENTRIES',
-      'MAX_LIST_PAGES',
-      'MAX_LIST_PAGE_BYTES',
-      'MAX_REFERRERS_PAGES',
-      'MONOLITHIC_MAX_BYTES',
-      'PullError',
-      'RegistryClient',
-      'RegistryImageDestination',
-      'RegistryImageSource',
-      'RepositoryClient',
-      'UPLOAD_MAX_ATTEMPTS',
-      'rateLimitOf',
-      'readRateLimit',
-      'referrersTag',
-      'translatePullError',
-    ]);
+  test('gantry/server exports exactly these values', () => {
+    assert.deepEqual(Object.keys(server).sort(), SERVER);
   });
 
-  test('the retry layer exports its policy constants', () => {
-    assert.deepEqual(Object.keys(retryLayer).sort(), [
-      'RETRYABLE_STATUSES',
-      'RETRY_AFTER_CAP_MS',
-      'RETRY_BASE_DELAY_MS',
-      'RETRY_MAX_ATTEMPTS',
-      'RETRY_MAX_DELAY_MS',
-      'abortableSleep',
-      'backoffDelay',
-      'checkRetryPolicy',
-      'isReplayable',
-      'retry',
-    ]);
+  test('gantry/testing exports exactly these values', () => {
+    assert.deepEqual(Object.keys(testing).sort(), TESTING);
   });
 
-  test('every default is a number with the documented value', () => {
-    assert.equal(client.MONOLITHIC_MAX_BYTES, 1024 * 1024);
-    assert.equal(client.DEFAULT_CHUNK_BYTES, 8 * 1024 * 1024);
-    assert.equal(client.UPLOAD_MAX_ATTEMPTS, 3);
-    assert.equal(client.BLOB_RESUME_MAX_ATTEMPTS, 5);
-    assert.equal(client.MAX_LIST_PAGE_BYTES, 16 * 1024 * 1024);
-    assert.equal(client.MAX_COLLECTED_LIST_BYTES, 32 * 1024 * 1024);
-    assert.equal(client.MAX_COLLECTED_LIST_ENTRIES, 1_000_000);
+  test('the built package resolves its three entries by name, to the same lists', async () => {
+    // A package may import itself by name through its own `exports` map: exactly what a user
+    // of the published package gets (dist/, built by `npm test`'s pretest).
+    const entries: [string, string[]][] = [['gantry', MAIN], ['gantry/server', SERVER], ['gantry/testing', TESTING]];
+    for (const [name, expected] of entries) {
+      const mod = (await import(name)) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(mod).sort(), expected, name);
+    }
+    await assert.rejects(import('gantry/dist/client/registry-client.js' as string), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+  });
+
+  test('the defaults the guide documents', () => {
+    assert.equal(MONOLITHIC_MAX_BYTES, 1024 * 1024);
+    assert.equal(DEFAULT_CHUNK_BYTES, 8 * 1024 * 1024);
+    assert.equal(UPLOAD_MAX_ATTEMPTS, 3);
+    assert.equal(BLOB_RESUME_MAX_ATTEMPTS, 5);
+    assert.equal(MAX_LIST_PAGE_BYTES, 16 * 1024 * 1024);
+    assert.equal(MAX_COLLECTED_LIST_BYTES, 32 * 1024 * 1024);
+    assert.equal(MAX_COLLECTED_LIST_ENTRIES, 1_000_000);
   });
 });

@@ -45,3 +45,20 @@ test('the shim alone gives dispatchers undici\'s request() API (a process withou
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
   assert.deepEqual(out, { request: 'function', stream: 'function', loaded: false });
 });
+
+test('undici is pinned to one exact version, the one installed: the shim\'s private paths cannot drift', () => {
+  // The shim requires undici's lib/ files, which undici does not promise to keep. So the
+  // dependency is an exact version, never a range: an upgrade is a deliberate change of
+  // package.json, and these tests (the same objects, the request() API) judge it.
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const spec = pkg.dependencies['undici'];
+  assert.match(spec ?? '', /^\d+\.\d+\.\d+$/, `package.json must pin undici exactly, found ${spec}`);
+  const installed = (require('undici/package.json') as { version: string }).version;
+  assert.equal(installed, spec, 'node_modules holds another undici than package.json pins: run npm ci');
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  assert.equal(lock.packages['node_modules/undici']?.version, spec, 'package-lock.json disagrees with the pin');
+  const shimText = readFileSync(join(root, 'scripts/undici-cli.cjs'), 'utf8');
+  const paths = [...shimText.matchAll(/require\('(undici\/lib\/[^']+)'\)/g)].map((m) => m[1]!);
+  assert.ok(paths.length >= 5, `the shim's paths: ${paths.join(', ')}`);
+  for (const p of paths) assert.doesNotThrow(() => require.resolve(p), `${p} is gone from undici ${installed}`);
+});
