@@ -33,12 +33,12 @@ export { readDaemonConfig, serviceConfigFrom } from './config/daemon-json.js';
 export type { DaemonConfig, DaemonProxies, ServiceConfigSources } from './config/daemon-json.js';
 
 // How requests travel: the options every entry point takes.
-export type { TransportOptions, Transport } from './transport/transport.js';
-export type { TimeoutOptions, LowSpeedLimit } from './transport/timeouts.js';
+export type { TransportOptions } from './transport/transport.js';
+export type { TimeoutOptions, Timeouts, LowSpeedLimit } from './transport/timeouts.js';
 export type { RetryPolicy, RetryInfo } from './transport/layers/retry.js';
 export type { LogSink } from './transport/layers/log.js';
 export type { Layer, Send, TransportContext, TransportRequest, TransportResponse, Headers, ResponseHeaders } from './transport/types.js';
-export type { RegistryOrigins } from './transport/origins.js';
+export type { RegistryOrigins, RegistryOrigin } from './transport/origins.js';
 export type { Scope } from './ref/scope.js';
 
 // Reaching a registry.
@@ -56,7 +56,6 @@ export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from '
 // The distribution API.
 export { connectRegistry } from './client/connect.js';
 export type { RegistryAccessOptions, ConnectedRegistry } from './client/connect.js';
-export type { Authorizer } from './auth/authorizer.js';
 export { RegistryClient, RepositoryClient } from './client/registry-client.js';
 export type { RegistryClientOptions, Access } from './client/registry-client.js';
 export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResult } from './client/manifests.js';

@@ -10,6 +10,7 @@ import { checkOptions, InvalidOptionError } from '../options.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { RegistryClient } from './registry-client.js';
 
+/** How to reach a registry and with which credentials: the transport options and three more. */
 export interface RegistryAccessOptions extends TransportOptions {
   /** Docker config directory for stored credentials (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
   readonly configDir?: string;
@@ -19,9 +20,11 @@ export interface RegistryAccessOptions extends TransportOptions {
   readonly anonymous?: boolean;
 }
 
+/** An authenticated client and the way to release its connections. */
 export interface ConnectedRegistry {
+  /** The client; its requests carry the credentials for this registry only. */
   readonly client: RegistryClient;
-  readonly authorizer: Authorizer;
+  /** Closes the client's connections. */
   close(): Promise<void>;
 }
 
@@ -49,7 +52,21 @@ function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAc
     );
 }
 
-/** Opens a client for `host` (`docker.io`, `localhost:5000`) with auth. Close it when done. */
+/**
+ * Opens a client for `host` (`docker.io`, `localhost:5000`) with auth: credentials from
+ * `options.credentials`, else Docker's config (`configDir`, credential helpers), sent only to
+ * this registry's own origins (never to a mirror, a redirect's storage host or another
+ * registry). `purpose` `pull` may use Docker Hub mirrors; `push` and `login` never do. Close
+ * it when done.
+ *
+ * @example
+ * const { client, close } = await connectRegistry('localhost:5000', 'push');
+ * try {
+ *   const { digest } = await client.repository('team/app').getManifest('1.0');
+ * } finally {
+ *   await close();
+ * }
+ */
 export async function connectRegistry(host: string, purpose: EndpointPurpose, options: RegistryAccessOptions = {}): Promise<ConnectedRegistry> {
   checkAccessOptions(host, purpose, options);
   const credentials = await credentialSource(options);
@@ -63,5 +80,5 @@ export async function connectRegistry(host: string, purpose: EndpointPurpose, op
     // credentials: negotiation records them as mirror origins.)
     onEndpoint: (ping) => authorizer.learn(new URL(ping.url), ping.challenges),
   });
-  return { client, authorizer, close: () => transport.close() };
+  return { client, close: () => transport.close() };
 }

@@ -3,8 +3,8 @@
  * (capped at MAX_ERROR_BODY_BYTES), and throw a RegistryError with the registry's own codes
  * (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `BLOB_UNKNOWN`, `DENIED`, `TOOMANYREQUESTS`, …).
  *
- * Pulls get Docker's wording on top (moby `daemon/internal/distribution/errors.go`,
- * semantics reference §3.2), so scripts that grep `docker pull`'s output keep working:
+ * Pulls get Docker's wording on top (moby `daemon/internal/distribution/errors.go`;
+ * docs/docker-rules.md#pull-errors), so scripts that grep `docker pull`'s output keep working:
  *   manifest for <ref> not found: manifest unknown: <message>
  *   repository <name> not found: name unknown: <message>
  *   pull access denied for <name>, repository does not exist or may require 'docker login': denied: <message>
@@ -37,11 +37,11 @@ function registryCode(err: RegistryError, notFound: string): string | undefined 
  */
 export class PullError extends RegistryError {
   readonly reference: string;
-  readonly rateLimit?: RateLimit;
   constructor(cause: RegistryError, ref: Reference, registryCode: string) {
     const entry = cause.errors[0] && cause.errors[0].code !== 'UNKNOWN' ? cause.errors[0] : { code: registryCode, message: ERRCODE_MESSAGES[registryCode] ?? '' };
     super(cause.method, cause.url, cause.status, cause.errors.length > 0 && cause.errors[0]?.code !== 'UNKNOWN' ? cause.errors : [entry], {
       ...(cause.retryAfter !== undefined ? { retryAfter: cause.retryAfter } : {}),
+      ...(cause.rateLimit ? { rateLimit: cause.rateLimit } : {}),
     });
     this.name = 'PullError';
     this.reference = ref.familiar();
@@ -54,8 +54,6 @@ export class PullError extends RegistryError {
     } else {
       this.message = `manifest for ${ref.familiar()} not found: ${detail}`;
     }
-    const rl = (cause as { rateLimit?: RateLimit }).rateLimit;
-    if (rl) this.rateLimit = rl;
   }
 }
 

@@ -37,7 +37,10 @@ import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 export interface RegistryClientOptions {
   /** The registry as it appears in references: `host[:port]`, or `docker.io` for Docker Hub. */
   readonly host: string;
-  /** A transport to share (its pools, TLS decisions and auth layer). Not closed by `close()`. */
+  /**
+   * A transport to share (its pools, TLS decisions and auth layer). Not closed by `close()`.
+   * @internal `connectRegistry` passes its own; callers give `transportOptions`.
+   */
   readonly transport?: Transport;
   /** Options for a transport of the client's own, closed by `close()`. Ignored with `transport`. */
   readonly transportOptions?: TransportOptions;
@@ -53,10 +56,18 @@ export interface RegistryClientOptions {
 /** What a request needs: the token scopes of a repository for one kind of operation. */
 export type Access = 'pull' | 'push' | 'delete';
 
+/**
+ * A client for one registry: negotiates its endpoint once (https, then http for insecure
+ * registries; Docker Hub mirrors for pulls), lists its catalog, and hands out a
+ * {@link RepositoryClient} per repository. {@link connectRegistry} makes one with
+ * credentials; `RegistryClient.create` makes an anonymous one. Close it when done.
+ */
 export class RegistryClient {
   /** `host[:port]` as given. */
   readonly host: string;
+  /** @internal The transport every request goes through. */
   readonly transport: Transport;
+  /** What the client is for: `pull` may use Docker Hub mirrors, `push` and `login` never do. */
   readonly purpose: EndpointPurpose;
   /** The rate limit the registry announced on its latest answer, if it does (Docker Hub). */
   lastRateLimit: RateLimit | undefined;
@@ -75,6 +86,7 @@ export class RegistryClient {
     this.transport = options.transport ?? new Transport(options.transportOptions ?? {});
   }
 
+  /** A client for `options.host`; nothing is sent until the first request. */
   static create(options: RegistryClientOptions): RegistryClient {
     return new RegistryClient(options);
   }
@@ -97,7 +109,7 @@ export class RegistryClient {
     return this.negotiation;
   }
 
-  /** `<endpoint>/v2/<path>` with `query` (undefined values left out). */
+  /** @internal `<endpoint>/v2/<path>` with `query` (undefined values left out). */
   async url(path: string, query: Record<string, string | number | undefined> = {}): Promise<URL> {
     const { endpoint } = await this.endpoint();
     const base = endpoint.url.href.endsWith('/') ? endpoint.url.href : `${endpoint.url.href}/`;
@@ -106,7 +118,7 @@ export class RegistryClient {
     return url;
   }
 
-  /** Sends through the transport's full stack (retry, auth, redirect). */
+  /** @internal Sends through the transport's full stack (retry, auth, redirect). */
   async send(req: TransportRequest): Promise<TransportResponse> {
     const res = await this.transport.send(req);
     const rl = readRateLimit(res.headers);
@@ -145,11 +157,19 @@ export class RegistryClient {
   }
 }
 
-/** The operations on one repository. Methods only; the work lives in one module per job. */
+/**
+ * The distribution API on one repository: manifests, blobs, uploads, tags, referrers. Every
+ * download is checked for size and digest as it streams, every request asks for the token
+ * scopes it needs. Get one from {@link RegistryClient.repository}. (Methods only; the work
+ * lives in one module per job.)
+ */
 export class RepositoryClient {
+  /** The registry this repository is on. */
   readonly client: RegistryClient;
+  /** The repository's name (registry and path). */
   readonly repository: Repository;
 
+  /** @internal Use {@link RegistryClient.repository}. */
   constructor(client: RegistryClient, repository: Repository) {
     this.client = client;
     this.repository = repository;
@@ -167,7 +187,7 @@ export class RepositoryClient {
     return [repositoryScope(this.path, ['pull'])];
   }
 
-  /** `/v2/<path>/<rest>`. */
+  /** @internal `/v2/<path>/<rest>`. */
   url(rest: string, query: Record<string, string | number | undefined> = {}): Promise<URL> {
     return this.client.url(`${this.path}/${rest}`, query);
   }
@@ -179,6 +199,12 @@ export class RepositoryClient {
     return target.includes(':') ? Reference.of(this.repository, { digest: Digest.parse(target) }) : Reference.of(this.repository, { tag: target });
   }
 
+  /**
+   * A manifest by tag or digest, with its exact bytes and the digest computed from them. A
+   * manifest asked for by digest must hash to it; `Docker-Content-Digest` is checked; at most
+   * 4 MiB. With `options.platform`, an index is resolved to that platform's image (the index
+   * is returned as `index`).
+   */
   getManifest(target: string | Digest | Reference, options: GetManifestOptions = {}): Promise<ManifestResult> {
     return getManifest(this, this.reference(target), options);
   }
@@ -188,10 +214,15 @@ export class RepositoryClient {
     return headManifest(this, this.reference(target), options);
   }
 
+  /**
+   * Stores `bytes` as they are under a tag or digest, sent with `Content-Type: mediaType`. A
+   * digest target must be the digest of `bytes`.
+   */
   putManifest(target: string | Digest, bytes: Buffer, mediaType: string, options: { signal?: AbortSignal } = {}): Promise<PutManifestResult> {
     return putManifest(this, typeof target === 'string' && target.includes(':') ? Digest.parse(target) : target, bytes, mediaType, options);
   }
 
+  /** Deletes a manifest by digest (a tag, where the registry allows deleting tags). */
   deleteManifest(target: string | Digest, options: { signal?: AbortSignal } = {}): Promise<void> {
     return deleteManifest(this, typeof target === 'string' && target.includes(':') ? Digest.parse(target) : target, options);
   }
@@ -206,6 +237,7 @@ export class RepositoryClient {
     return getBlob(this, desc, options);
   }
 
+  /** Deletes a blob from the repository. */
   deleteBlob(digest: Digest | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     return deleteBlob(this, typeof digest === 'string' ? Digest.parse(digest) : digest, options);
   }
@@ -225,6 +257,7 @@ export class RepositoryClient {
     return flatten(tagPages(this, options), (p) => p.items);
   }
 
+  /** The repository's tags as the registry's pages, each with its rate limit. */
   tagPages(options: ListOptions = {}): AsyncIterableIterator<ListPage> {
     return tagPages(this, options);
   }

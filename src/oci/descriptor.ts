@@ -5,16 +5,43 @@
  */
 import { Digest } from '../ref/digest.js';
 import { ManifestError } from './errors.js';
-import type { Platform } from './platform.js';
 
+/**
+ * The platform an image is for, as an index's descriptor names it (`linux/arm64/v8`). The
+ * platform functions live in `platform.ts`; the value is here, beside the descriptor that
+ * carries it.
+ */
+export interface Platform {
+  /** `linux`, `windows`, … */
+  os: string;
+  /** `amd64`, `arm64`, `arm`, … (GOARCH values). */
+  architecture: string;
+  /** `v8`, `v7`, …: the CPU variant, where the architecture has them. */
+  variant?: string;
+  /** `os.version` (Windows builds). */
+  osVersion?: string;
+  /** `os.features`. */
+  osFeatures?: string[];
+}
+
+/**
+ * A content descriptor: what a manifest says about one blob or child manifest. See
+ * https://github.com/opencontainers/image-spec/blob/main/descriptor.md
+ */
 export interface Descriptor {
+  /** The media type of the content. */
   mediaType: string;
+  /** The digest of the content's bytes. */
   digest: Digest;
   /** Bytes; a safe integer (blobs above 8 PiB are not a concern). */
   size: number;
+  /** Other places the content may be fetched from (foreign layers). */
   urls?: string[];
+  /** Free-form metadata. */
   annotations?: Record<string, string>;
+  /** The platform of an image manifest, in an index. */
   platform?: Platform;
+  /** The artifact type of the content, for artifacts and referrers. */
   artifactType?: string;
 }
 

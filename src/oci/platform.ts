@@ -8,15 +8,9 @@
  * an arm64 request is a surprise, not a convenience.
  */
 import { ConfigError, ErrorCode, GantryError } from '../errors.js';
-import type { Descriptor } from './descriptor.js';
+import type { Descriptor, Platform } from './descriptor.js';
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-  osVersion?: string;
-  osFeatures?: string[];
-}
+export type { Platform } from './descriptor.js';
 
 /** The part of an index `selectManifest` needs. */
 export interface PlatformIndex {

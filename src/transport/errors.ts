@@ -8,13 +8,16 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { readPrefix, releaseBody } from './body.js';
 export { errorCodeOf, isUntrustedCertificate, toTransportError, TransportError } from './connection-errors.js';
-import { readRateLimit } from './rate-limit.js';
+import { readRateLimit, type RateLimit } from './rate-limit.js';
 import { RETRYABLE_STATUSES } from './rules.js';
 
 /** One entry of a registry's `{"errors": [...]}` body (distribution-spec "Error Codes"). */
 export interface RegistryErrorEntry {
+  /** The registry's error code as sent, e.g. `MANIFEST_UNKNOWN`; `UNKNOWN` when the entry had none. */
   readonly code: string;
+  /** The registry's message; `''` when it sent none. */
   readonly message: string;
+  /** The entry's `detail` as sent (any JSON value); undefined when it had none. */
   readonly detail?: unknown;
 }
 
@@ -54,13 +57,19 @@ const STATUS_CODE: Record<number, ErrorCode> = { 401: ErrorCode.UNAUTHORIZED, 40
 
 /** A response whose status the caller did not expect, with the registry's own error list. */
 export class RegistryError extends GantryError {
+  /** The registry's HTTP status. */
   readonly status: number;
+  /** The request's HTTP method, e.g. `GET`. */
   readonly method: string;
+  /** The request's URL, redacted (user info and non-protocol query values replaced). */
   readonly url: string;
+  /** The registry's own error list from the body; empty when it sent none. */
   readonly errors: readonly RegistryErrorEntry[];
   /** Seconds from `Retry-After`, when the registry sent one. */
   readonly retryAfter: number | undefined;
-  constructor(method: string, url: string | URL, status: number, errors: readonly RegistryErrorEntry[], options: { retryAfter?: number; rawBody?: string } = {}) {
+  /** The rate limit the registry announced with this answer (Docker Hub's 429s), if it did. */
+  readonly rateLimit: RateLimit | undefined;
+  constructor(method: string, url: string | URL, status: number, errors: readonly RegistryErrorEntry[], options: { retryAfter?: number; rawBody?: string; rateLimit?: RateLimit } = {}) {
     const u = redactUrl(url);
     const what = errors.length > 0 ? errors.map(renderEntry).join('; ') : `${status} ${statusText(status)}${options.rawBody ? `: ${options.rawBody}` : ''}`;
     const registryCode = errors[0]?.code;
@@ -79,6 +88,7 @@ export class RegistryError extends GantryError {
     this.url = u;
     this.errors = errors;
     this.retryAfter = options.retryAfter;
+    this.rateLimit = options.rateLimit;
   }
 }
 
@@ -153,10 +163,12 @@ export async function errorFromResponse(
   const ra = res.headers['retry-after'];
   const retryAfter = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra);
   const raw = errors.length === 0 && text && !/^\s*[<{]/.test(text) ? text.trim().slice(0, 200) : undefined;
-  const err = new RegistryError(method, url, res.status, errors, { ...(retryAfter !== undefined ? { retryAfter } : {}), ...(raw ? { rawBody: raw } : {}) });
   const rateLimit = readRateLimit(res.headers);
-  if (rateLimit) Object.defineProperty(err, 'rateLimit', { value: rateLimit, enumerable: true });
-  return err;
+  return new RegistryError(method, url, res.status, errors, {
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+    ...(raw ? { rawBody: raw } : {}),
+    ...(rateLimit ? { rateLimit } : {}),
+  });
 }
 
 /** Seconds from a `Retry-After` header (delta-seconds or an HTTP date). */
