@@ -1,5 +1,5 @@
 /**
- * `WWW-Authenticate` parsing and the per-endpoint challenge store (reference §3.4).
+ * `WWW-Authenticate` parsing and the per-endpoint challenge store (docs/docker-rules.md#token-auth).
  *
  * Docker's parser (distribution `challenge/authchallenge.go`) reads one challenge per header
  * value; registries behind proxies sometimes send `Bearer …, Basic …` in one value, so this one
@@ -128,7 +128,7 @@ export function parseWwwAuthenticate(values: string | readonly string[] | undefi
 const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 /**
- * The path whose ping answers for a request path (reference §3.4): up to and including the first
+ * The path whose ping answers for a request path (Docker's rule): up to and including the first
  * `/v2/`; a `/v1/` path maps to its prefix + `/v2/`; anything else gets no authorization.
  */
 export function pingPathFor(path: string): string | undefined {
@@ -141,9 +141,10 @@ export function pingPathFor(path: string): string | undefined {
 
 /**
  * The key challenges are stored under: `scheme://lower-host:port` with the default port made
- * explicit, so `reg.EXAMPLE.com` and `reg.example.com:80` meet (reference §6.11), followed by the
- * URL's ping path (Docker keys by the ping URL, so two registries behind one proxy under
- * `/a/v2/` and `/b/v2/` keep their own challenges). A URL without a `/v2/` path means `/v2/`.
+ * explicit, so `reg.EXAMPLE.com` and `reg.example.com:80` meet (distribution's
+ * `challenge/authchallenge_test.go` expects it), followed by the URL's ping path (Docker keys
+ * by the ping URL, so two registries behind one proxy under `/a/v2/` and `/b/v2/` keep their
+ * own challenges). A URL without a `/v2/` path means `/v2/`.
  */
 export function endpointKey(url: string | URL): string {
   const u = typeof url === 'string' ? new URL(url) : url;

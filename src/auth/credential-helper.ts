@@ -1,7 +1,8 @@
 /**
- * The credential-helper protocol (docker-credential-helpers, reference §4.6): run
- * `docker-credential-<name> <action>`, feed stdin, read stdout. The secret only ever travels on
- * stdin/stdout — never in argv, never in an error message.
+ * The credential-helper protocol (https://github.com/docker/docker-credential-helpers;
+ * docs/docker-rules.md#credentials): run `docker-credential-<name> <action>`, feed stdin, read
+ * stdout. The secret only ever travels on stdin/stdout — never in argv, never in an error
+ * message.
  */
 import { spawn } from 'node:child_process';
 import { CredentialsError } from './docker-config.js';

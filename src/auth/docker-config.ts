@@ -1,5 +1,6 @@
 /**
- * Docker's `config.json` (reference §4.1–4.2): where it lives, its `auths` entries, and safe
+ * Docker's `config.json` (docker/cli `cli/config/configfile/file.go`; the rules gantry follows
+ * are in docs/docker-rules.md#credentials): where it lives, its `auths` entries, and safe
  * rewrites. Unlike Docker, fields gantry does not know (top-level or inside an entry) are kept
  * when the file is rewritten, so gantry never destroys another tool's settings.
  */
@@ -11,6 +12,7 @@ import { ErrorCode, GantryError } from '../errors.js';
 
 export const CONFIG_FILE_NAME = 'config.json';
 
+/** Where Docker's config.json is: `configDir`, else `$DOCKER_CONFIG`, else `~/.docker`. */
 export interface ConfigLocationOptions {
   /** `--config`; wins over `DOCKER_CONFIG`. */
   configDir?: string;
@@ -276,8 +278,9 @@ async function resolveSymlink(path: string): Promise<string> {
 }
 
 /**
- * `DOCKER_AUTH_CONFIG` (reference §4.2, §6.13): `{"auths":{"host":{"auth":"…"}}}` and nothing
- * else. Returns the entries, or the error text Docker prints before falling back to the file.
+ * `DOCKER_AUTH_CONFIG`: `{"auths":{"host":{"auth":"…"}}}` and nothing else (docker/cli
+ * `cli/config/configfile/file.go`; docs/docker-rules.md#credentials). Returns the entries, or
+ * the error text Docker prints before falling back to the file.
  */
 export function parseEnvAuthConfig(value: string): { auths: Map<string, AuthEntry> } | { error: string } {
   const first = firstJsonValue(value);

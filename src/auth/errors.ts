@@ -1,8 +1,9 @@
 /**
  * Errors from token servers and registries on the auth path, mapped the way Docker's
- * `HandleErrorResponse` does (distribution `registry/client/errors.go`, reference §3.4), and
- * rendered with Docker's errcode wording so users see `denied: requested access to the
- * resource is denied`, not a bare status.
+ * `HandleErrorResponse` does (distribution `registry/client/errors.go`, now
+ * https://github.com/distribution/distribution/blob/main/internal/client/errors.go; the rules
+ * are in docs/docker-rules.md#token-auth), and rendered with Docker's errcode wording so users
+ * see `denied: requested access to the resource is denied`, not a bare status.
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { redactUrl } from '../redact.js';

@@ -1,6 +1,7 @@
 /**
- * Host names of credential keys. Docker has two variants that disagree on odd inputs; both are
- * kept because both decide which stored credential a user gets (reference §3.5, §4.5, §6.12).
+ * Host names of credential keys. Docker has two variants that disagree on odd inputs (the
+ * daemon's and the CLI's `ConvertToHostname`); both are kept because both decide which stored
+ * credential a user gets (docs/docker-rules.md#credentials).
  */
 
 /** The key Docker stores Docker Hub credentials under, whatever name the user typed. */
@@ -45,7 +46,7 @@ export function convertToHostname(maybeUrl: string): string {
 
 /**
  * The daemon's `ConvertToHostname`: strips only an `http://` or `https://` prefix, then cuts at
- * the first `/`. Used to match legacy `auths` keys such as `https://host/v1/` (reference §3.5).
+ * the first `/`. Used to match legacy `auths` keys such as `https://host/v1/`.
  */
 export function convertToHostnameDaemon(url: string): string {
   let stripped = url;
@@ -65,8 +66,9 @@ export function authConfigKey(indexName: string): string {
 }
 
 /**
- * The key `gantry login <server>` stores under (reference §4.7): none, `docker.io` or the Hub
- * key itself → the Hub key; anything else → its host name, paths dropped (docker/cli#5382).
+ * The key `gantry login <server>` stores under (docker/cli `login.go`): none, `docker.io` or
+ * the Hub key itself → the Hub key; anything else → its host name, paths dropped
+ * (docker/cli#5382).
  */
 export function loginKey(serverAddress: string | undefined): string {
   if (!serverAddress || serverAddress === DOCKER_HUB_AUTH_KEY) return DOCKER_HUB_AUTH_KEY;

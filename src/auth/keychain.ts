@@ -1,7 +1,8 @@
 /**
- * Which credentials a registry gets (reference §3.5, §4.2–4.4, §4.7): `DOCKER_AUTH_CONFIG`
- * first, then the store Docker would pick for the host — `credHelpers[key]`, else `credsStore`,
- * else the `auths` of config.json (legacy keys like `https://host/v1/` matched by host name).
+ * Which credentials a registry gets, by Docker's rules (docs/docker-rules.md#credentials):
+ * `DOCKER_AUTH_CONFIG` first, then the store Docker would pick for the host —
+ * `credHelpers[key]`, else `credsStore`, else the `auths` of config.json (legacy keys like
+ * `https://host/v1/` matched by host name).
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -10,21 +11,27 @@ import type { AuthEntry, ConfigLocationOptions } from './docker-config.js';
 import { CredentialsError, DockerConfigFile, parseEnvAuthConfig } from './docker-config.js';
 import { authConfigKey, convertToHostname, convertToHostnameDaemon, DOCKER_HUB_AUTH_KEY, isDockerHub, loginKey } from './hostname.js';
 
+/** The credentials for one registry, as Docker stores them; any field but `serverAddress` may be absent. */
 export interface Credentials {
+  /** The user name; undefined when the entry has none (an identity or registry token alone). */
   username?: string;
+  /** The password (or access token); undefined when an identity token is stored instead. */
   password?: string;
   /** An OAuth2 refresh token (`identitytoken`); sent to the token server instead of a password. */
   identityToken?: string;
   /** A bearer token sent to the registry as is (`registrytoken`). */
   registryToken?: string;
+  /** The key they are stored under: `https://index.docker.io/v1/` for Docker Hub, else the registry `host[:port]`. */
   serverAddress: string;
 }
 
 /** Anything that can answer "which credentials for this registry host?". */
 export interface CredentialSource {
+  /** The credentials for `registryHost` (`docker.io`, `localhost:5000`), or undefined for anonymous access. */
   resolve(registryHost: string): Promise<Credentials | undefined>;
 }
 
+/** Where `Keychain.store` put the credentials. */
 export interface StoreResult {
   /** The key the credentials were stored under. */
   key: string;
@@ -34,15 +41,17 @@ export interface StoreResult {
   unencryptedFile?: string;
 }
 
+/** What `Keychain.erase` removed, and the keys it could not remove. */
 export interface EraseResult {
   /** The keys whose credentials were removed (file entry or helper). */
   removed: string[];
   /** Per-key failures; the CLI warns only when nothing could be removed (Docker's rule). */
-  failures: { key: string; message: string }[];
+  failures: { /** The key a credential helper failed to erase. */ key: string; /** The helper's error message. */ message: string }[];
 }
 
+/** Options for `Keychain.load`: where config.json is, and the credential-helper time limit. */
 export interface KeychainOptions extends ConfigLocationOptions {
-  /** Timeout for each credential-helper call; default 30 s. */
+  /** Timeout for each credential-helper call, in ms. Default 30 000 ms. */
   helperTimeoutMs?: number;
 }
 
@@ -89,9 +98,10 @@ export class Keychain implements CredentialSource {
   }
 
   /**
-   * Docker's platform default store (§4.1): only for a config with no credsStore, credHelpers or
-   * auths, and only when its helper is on PATH. Docker then saves it as `credsStore`; so does
-   * `store`, or the next load (which sees an `auths` entry) would stop asking the helper.
+   * Docker's platform default store (docker/cli `cli/config/credentials/default_store*.go`):
+   * only for a config with no credsStore, credHelpers or auths, and only when its helper is on
+   * PATH. Docker then saves it as `credsStore`; so does `store`, or the next load (which sees an
+   * `auths` entry) would stop asking the helper.
    */
   #defaultStore(): string | undefined {
     if (!this.#config.isUnconfigured) return undefined;
@@ -119,7 +129,7 @@ export class Keychain implements CredentialSource {
     return new CredentialHelper(name, opts);
   }
 
-  /** The file entry for `key`, falling back to legacy keys with the same host (daemon rule, §3.5). */
+  /** The file entry for `key`, falling back to legacy keys with the same host (the daemon's rule). */
   #fileEntry(key: string): AuthEntry | undefined {
     const exact = this.#config.auth(key);
     if (exact) return exact;
@@ -157,7 +167,7 @@ export class Keychain implements CredentialSource {
   }
 
   /**
-   * Stores credentials for a server (`gantry login`): the key is Docker's login key (§4.7). With
+   * Stores credentials for a server (`gantry login`) under Docker's login key (`loginKey`). With
    * an identity token, the token is stored and the password is not. A helper gets the secret and
    * config.json keeps only an empty entry; nothing is written when nothing changes.
    */
@@ -191,7 +201,8 @@ export class Keychain implements CredentialSource {
 
   /**
    * Removes credentials (`gantry logout`): Docker Hub by its key; any other server under every
-   * form Docker may have used — as given, host name, `http://host`, `https://host` (§4.7).
+   * form Docker may have used — as given, host name, `http://host`, `https://host` (docker/cli
+   * `logout.go`).
    */
   async erase(serverAddress: string | undefined): Promise<EraseResult> {
     let keys: string[];

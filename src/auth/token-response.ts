@@ -1,6 +1,7 @@
 /**
- * The token server's answer (distribution `spec/auth/token.md`, reference §5.1–5.2) and the
- * cache that lets concurrent requests for the same (realm, service, scopes) share one exchange.
+ * The token server's answer (https://distribution.github.io/distribution/spec/auth/token/,
+ * read as Docker's client reads it: docs/docker-rules.md#token-auth) and the cache that lets
+ * concurrent requests for the same (realm, service, scopes) share one exchange.
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Scope } from '../ref/scope.js';
@@ -14,7 +15,7 @@ export interface TokenResponse {
   refreshToken?: string;
 }
 
-/** Docker raises any shorter lifetime to this (reference §5.2). */
+/** Docker raises any shorter lifetime to this (also the token spec's default and minimum). */
 export const MIN_TOKEN_LIFETIME_SECONDS = 60;
 
 /** The largest token response a caller should read before handing it here. */
@@ -90,7 +91,7 @@ export function tokenCacheKey({ realm, service, scopes }: TokenCacheKeyParts): s
 }
 
 export interface TokenCacheOptions {
-  /** The clock; injectable so tests can move time (reference §6.11). */
+  /** The clock; injectable so tests can move time (as distribution's `session_test.go` does). */
   now?: () => Date;
 }
 

@@ -35,22 +35,30 @@ export async function renameDurably(from: string, to: string): Promise<void> {
   await fsyncDirectory(dir);
 }
 
-export async function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer): Promise<void> {
-  const tmp = join(tmpDir, `${randomUUID()}.tmp`);
-  const handle = await open(tmp, 'w');
+/**
+ * Writes `data` to the new file `temp` (an existing file is refused with EEXIST and left
+ * alone), fsyncs it, renames it over `target` and fsyncs the target's directory. `temp` must
+ * be on the target's filesystem; callers whose temporaries are cleaned up by name (OCI
+ * layouts: `.tmp-…` with an owner tag, see stale-temp.ts) choose it themselves. On failure
+ * the temporary is removed and `target` is left as it was.
+ */
+export async function writeFileViaTemp(temp: string, target: string, data: string | Buffer): Promise<void> {
+  const handle = await open(temp, 'wx');
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await renameDurably(temp, target);
   } catch (err) {
-    await handle.close();
-    await rm(tmp, { force: true });
+    await rm(temp, { force: true });
     throw err;
   }
-  await handle.close();
-  try {
-    await renameDurably(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+}
+
+/** `writeFileViaTemp` with a temporary of a fresh random name in `tmpDir`. */
+export function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer): Promise<void> {
+  return writeFileViaTemp(join(tmpDir, `${randomUUID()}.tmp`), target, data);
 }

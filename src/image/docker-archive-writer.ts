@@ -43,7 +43,10 @@ export interface DockerArchiveDestinationOptions {
   ref?: string;
 }
 
-/** gunzip's default 16 KiB chunks cost ~40% throughput (node-http-stack.md §2.8). */
+/**
+ * Output chunk size for gunzip. zlib's default, 16 KiB, was about 40% slower than 256 KiB when
+ * measured on one core (about 280 against 450–500 MiB/s of output).
+ */
 const GUNZIP_CHUNK = 256 * 1024;
 
 /** `.` `*` `+` … in a file name, escaped for a regular expression. */

@@ -4,12 +4,13 @@
  * Writing is crash-safe: a blob is streamed to `blobs/<alg>/.tmp-<hex>-<pid>-<random>`,
  * hashed on the way, fsynced and renamed to its content address only when size and digest
  * match; `index.json`, the one file that makes an image visible, is replaced last (temp file,
- * fsync, rename). A run killed at any point leaves the old layout plus unreferenced blobs and
- * temp files; readers never look at `.tmp-*` names and the next writer removes the stale ones
- * (the rule is in `fs/stale-temp.ts`). `commit()` names the image only once every blob its
+ * fsync, rename, directory fsync; both through `fs/atomic-file.ts`). A run killed at any
+ * point leaves the old layout plus unreferenced blobs and temp files; readers never look at
+ * `.tmp-*` names and the next writer removes the stale ones (the rule is in
+ * `fs/stale-temp.ts`). `commit()` names the image only once every blob its
  * manifests reach is in the layout (`commit-check.ts`).
  */
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,7 +35,7 @@ import type { LayoutFiles, LayoutSelector } from './layout-index.js';
 import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from '../hashing/verify.js';
 import { batchedFileWriter } from '../fs/batched-file.js';
-import { fsyncDirectory } from '../fs/atomic-file.js';
+import { renameDurably, writeFileViaTemp } from '../fs/atomic-file.js';
 import { parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -240,8 +241,7 @@ export class OciLayoutDestination implements ImageDestination {
       if (await this.hasBlob(desc)) {
         await rm(temp, { force: true }); // a parallel writer won; its copy is identical
       } else {
-        await rename(temp, final);
-        await fsyncDirectory(dir);
+        await renameDurably(temp, final);
       }
     } catch (err) {
       data.destroy();
@@ -253,23 +253,12 @@ export class OciLayoutDestination implements ImageDestination {
     }
   }
 
+  /** Replaces a top-level file (temp file, fsync, rename, directory fsync), under a temp name `abort()` and stale-temp cleanup know. */
   private async writeFileDurably(rel: string, content: string | Buffer): Promise<void> {
-    const target = this.path(rel);
     const temp = this.tempName(this.dir, rel.replaceAll('/', '_'));
     this.temps.add(temp);
     try {
-      const handle = await open(temp, 'wx');
-      try {
-        await handle.writeFile(content);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, target);
-      await fsyncDirectory(this.dir);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
+      await writeFileViaTemp(temp, this.path(rel), content);
     } finally {
       this.temps.delete(temp);
     }

@@ -1,5 +1,5 @@
 /**
- * Login and logout (docker-registry-semantics.md §3.3, §4.7): credentials are verified
+ * Login and logout (docs/docker-rules.md#login-and-logout): credentials are verified
  * against the registry before anything is stored — ping `/v2/`, then `GET /v2/` answering
  * its challenge (Basic, or a token exchange asking for a refresh token) — and stored under
  * Docker's key; an identity token from the token server is stored instead of the password.
@@ -17,11 +17,15 @@ import { DOCKER_HUB_AUTH_KEY, loginKey } from '../auth/hostname.js';
 
 export const LOGIN_SUCCEEDED = 'Login Succeeded';
 
+/** The user name and password {@link login} verifies and stores. */
 export interface LoginCredentials {
+  /** The user name; must be a non-empty string. */
   readonly username: string;
+  /** The password or access token. */
   readonly password: string;
 }
 
+/** Options for {@link login}: the {@link TransportOptions} of its own transport, and where to store. */
 export interface LoginOptions extends TransportOptions {
   /** Docker config directory (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
   readonly configDir?: string;
@@ -29,7 +33,9 @@ export interface LoginOptions extends TransportOptions {
   readonly noStore?: boolean;
 }
 
+/** What a successful {@link login} verified and where it stored the credentials. */
 export interface LoginResult {
+  /** Always `Login Succeeded`, Docker's message; a failed login throws instead. */
   readonly status: typeof LOGIN_SUCCEEDED;
   /** The registry host logged in to (`docker.io` for Docker Hub). */
   readonly registry: string;
@@ -37,6 +43,7 @@ export interface LoginResult {
   readonly url: string;
   /** True when the token server issued a refresh token, stored instead of the password. */
   readonly identityToken: boolean;
+  /** Where the credentials were stored; undefined with `noStore`. */
   readonly stored?: StoreResult;
 }
 
@@ -100,6 +107,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
   }
 }
 
+/** What {@link logout} removed, and the host to name in the message. */
 export interface LogoutResult extends EraseResult {
   /** The host named in Docker's message: `Removing login credentials for <host>`. */
   readonly registry: string;

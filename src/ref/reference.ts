@@ -76,14 +76,17 @@ export class Repository {
     return this.domain === DEFAULT_DOMAIN && !this.familiar.includes('/');
   }
 
+  /** True when `other` has the same domain and path. */
   equals(other: Repository): boolean {
     return this.domain === other.domain && this.path === other.path;
   }
 
+  /** The canonical name `domain/path`, e.g. `docker.io/library/ubuntu` (same as `name`). */
   toString(): string {
     return this.name;
   }
 
+  /** The canonical name `domain/path`, so a repository serialises as that string. */
   toJSON(): string {
     return this.name;
   }
@@ -91,8 +94,11 @@ export class Repository {
 
 /** A repository with an optional tag and an optional digest (both may be present). */
 export class Reference {
+  /** The normalised repository, e.g. `docker.io/library/ubuntu` for `ubuntu`. */
   readonly repository: Repository;
+  /** The tag as written; undefined when the reference names none (no `latest` is added). */
   readonly tag: string | undefined;
+  /** The digest after `@`; undefined when the reference names none. */
   readonly digest: Digest | undefined;
 
   private constructor(repository: Repository, tag: string | undefined, digest: Digest | undefined) {
@@ -158,14 +164,17 @@ export class Reference {
     return this.tag === undefined && this.digest === undefined ? this.withTag(DEFAULT_TAG) : this;
   }
 
+  /** True when both have the same canonical form (repository, tag and digest). */
   equals(other: Reference): boolean {
     return this.canonical() === other.canonical();
   }
 
+  /** The fully qualified form, as `canonical()`, e.g. `docker.io/library/ubuntu:22.04`. */
   toString(): string {
     return this.canonical();
   }
 
+  /** The fully qualified form, as `canonical()`, so a reference serialises as that string. */
   toJSON(): string {
     return this.canonical();
   }

@@ -1,20 +1,24 @@
 /**
- * Token scopes (distribution `spec/auth/scope.md`, reference §5.1–5.2):
+ * Token scopes (https://distribution.github.io/distribution/spec/auth/scope/):
  * `resourcetype[(class)]:resourcename:action[,action]*`. A resource name may hold one `:`
  * (`localhost:5000/app`), so the actions are split at the LAST colon, never by a 3-way split.
  */
 
+/** One token scope: a resource and the actions asked for (or granted) on it. */
 export interface Scope {
   /** `repository`, `registry`, … */
   readonly type: string;
   /** Deprecated resource class (`plugin`); servers ignore it but Docker still sends it. */
   readonly class?: string;
+  /** The resource name: a repository path such as `library/ubuntu`, or `catalog` for the registry type. */
   readonly name: string;
+  /** The actions, e.g. `pull`, `push`, `delete` or `*`; may be empty. */
   readonly actions: readonly string[];
 }
 
 export function repositoryScope(name: string, actions: readonly string[], resourceClass?: string): Scope {
-  // Docker drops the class when it is empty or `image` (reference §5.2).
+  // Docker drops the class when it is empty or `image`, for token servers that predate the
+  // class grammar (distribution `auth/session.go`, `RepositoryScope.String`).
   const cls = resourceClass && resourceClass !== 'image' ? resourceClass : undefined;
   return cls ? { type: 'repository', class: cls, name, actions: [...actions] } : { type: 'repository', name, actions: [...actions] };
 }

@@ -1,8 +1,8 @@
 /**
- * `docker search --filter` (docker-registry-semantics.md §3.6, §6.10): parsing the
- * `name=value` strings as docker/cli's FilterOpt does, and validating them as the daemon's
- * `Service.Search` does, with its texts. Everything here happens before any request: a bad
- * filter never reaches the registry.
+ * `docker search --filter` (docs/docker-rules.md#search): parsing the `name=value` strings as
+ * docker/cli's FilterOpt does, and validating them as the daemon's `Service.Search` does (moby
+ * `daemon/pkg/registry/search.go`), with its texts. Everything here happens before any request:
+ * a bad filter never reaches the registry.
  */
 import { ErrorCode, GantryError } from '../errors.js';
 

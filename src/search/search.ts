@@ -1,12 +1,13 @@
 /**
- * `docker search`: the Docker Hub v1 search API on any v1 index (docker-registry-semantics.md
- * §3.6; moby `search.go`, `search_session.go`). The steps, in Docker's order:
+ * `docker search`: the Docker Hub v1 search API on any v1 index (docs/docker-rules.md#search;
+ * moby `daemon/pkg/registry/search.go`, `search_session.go`). The steps, in Docker's order:
  *   filters → term (`://`, split, `library/`) → index and v1 endpoint (ping) → auth →
  *   `GET <base>/v1/search?q=<term>&n=<limit>` → results filtered by `is-official` / `stars`.
  * Auth: with an identity token and a user name, a v2 bearer token for `registry:catalog:search`
  * (ping `<base>/v2/` for the challenge, the token from the OAuth2 refresh-token exchange);
  * otherwise Basic with the stored user and password. Docker Hub's redirects between its own
- * https hosts keep the credentials (§1.8); every other redirect to another host drops them.
+ * https hosts keep the credentials (Docker's `trustedLocation`, docs/docker-rules.md#redirects);
+ * every other redirect to another host drops them.
  */
 import { Authorizer } from '../auth/authorizer.js';
 import type { Credentials, CredentialSource } from '../auth/keychain.js';

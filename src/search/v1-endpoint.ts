@@ -1,8 +1,8 @@
 /**
- * The v1 index endpoint `docker search` talks to (docker-registry-semantics.md §3.6, §6.9;
- * moby `search_endpoint_v1.go`): the base URL derived from the index's credential key, and
- * the `_ping` that validates a private index, trying http only for insecure registries.
- * Docker Hub is never pinged and never reached over http.
+ * The v1 index endpoint `docker search` talks to (docs/docker-rules.md#search; moby
+ * `daemon/pkg/registry/search_endpoint_v1.go`): the base URL derived from the index's
+ * credential key, and the `_ping` that validates a private index, trying http only for
+ * insecure registries. Docker Hub is never pinged and never reached over http.
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { hostCertsDir } from '../tls/certs-dir.js';

@@ -1,9 +1,10 @@
 /**
  * Small helpers for answering requests with `node:http`: JSON and error bodies, capped body
- * reads, and the `Range` header of blob GETs.
+ * reads, the digest a request names, and the `Range` header of blob GETs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryErrorCode, RegistryRequestError } from './errors.js';
+import { Digest } from '../ref/digest.js';
+import { digestInvalid, RegistryErrorCode, RegistryRequestError } from './errors.js';
 import type { ByteRange } from './storage/types.js';
 
 export function send(res: ServerResponse, status: number, headers: Record<string, string | number> = {}, body?: string | Buffer): void {
@@ -39,6 +40,18 @@ export async function readBody(req: IncomingMessage, limit: number, what: string
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * The digest a request names (in its path, or a `digest` / `mount` parameter), or the spec's
+ * DIGEST_INVALID (400). Only `sha256` and `sha512` with lower-case hex are accepted, so the
+ * digest is always safe to use as a path component in storage.
+ */
+export function parseDigestParam(value: string | null | undefined): Digest {
+  if (!value) throw digestInvalid('digest parameter missing');
+  const digest = Digest.tryParse(value);
+  if (!digest) throw digestInvalid('invalid or unsupported digest', { digest: value });
+  return digest;
 }
 
 /**

@@ -1,6 +1,10 @@
 /**
- * `gantry/server`: the embedded registry. Everything a library user may import from the
- * server entry is exported here, by name.
+ * `gantry/server`: the embedded registry (OCI distribution spec v1.1), as `gantry serve` runs
+ * it: {@link createRegistryServer} with storage in memory or a directory, TLS and mutual TLS,
+ * htpasswd or token auth; and the token issuer it can serve itself. Everything a library user
+ * may import from the server entry is exported here, by name.
+ *
+ * @packageDocumentation
  */
 export { createRegistryServer } from './registry-server.js';
 export type { RegistryServer } from './registry-server.js';
@@ -24,12 +28,9 @@ export type {
   TokenAccess,
 } from './options.js';
 export type { AuthAttemptGuard } from './auth-throttle.js';
-export { BCRYPT_QUEUE_MAX, BCRYPT_QUEUE_PER_CLIENT, BCRYPT_WORKERS } from './bcrypt-workers.js';
-export { RegistryErrorCode, RegistryRequestError } from './errors.js';
-export { Htpasswd } from './htpasswd.js';
-export { registryServerOptionsFromCli, parseDuration, parseListen } from './cli-options.js';
+export { TokenIssuer } from './token/issuer.js';
+export type { TokenIssuerOptions, TokenIssuerUser, VerifiedToken } from './token/issuer.js';
+export type { AccessRule } from './token/access.js';
+export type { AccessEntry } from './token/jwt.js';
 export { loadTokenConfig, parseTokenConfig } from './token-config.js';
 export type { TokenAuth } from './token-config.js';
-export { TokenIssuer } from './token-issuer.js';
-export type { RegistryServeFlags } from './cli-options.js';
-export type { Storage, UploadSession, ReferrerDescriptor, StoredManifest } from './storage/types.js';

@@ -4,7 +4,7 @@
  * references (they must already be in the repository: MANIFEST_BLOB_UNKNOWN), and its
  * `subject`, which the referrers API lists. The bytes are stored exactly as received.
  */
-import { tryParseDigest } from './digest.js';
+import { Digest } from '../ref/digest.js';
 import { manifestInvalid } from './errors.js';
 import type { ReferrerDescriptor } from './storage/types.js';
 
@@ -38,7 +38,7 @@ export interface CheckedManifest {
 
 function descriptorDigest(d: unknown, where: string): string {
   const digest = (d as Descriptor | null)?.digest;
-  if (typeof digest !== 'string' || !tryParseDigest(digest)) throw manifestInvalid(`${where}: missing or invalid digest`);
+  if (typeof digest !== 'string' || !Digest.tryParse(digest)) throw manifestInvalid(`${where}: missing or invalid digest`);
   return digest;
 }
 

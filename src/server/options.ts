@@ -18,7 +18,7 @@ export interface TokenAccess {
 }
 
 /**
- * The part of the project's token issuer (`token-issuer.ts`) the registry uses: verifying a
+ * The part of the project's token issuer (`token/issuer.ts`) the registry uses: verifying a
  * bearer token, and answering the token endpoint when the registry serves it itself.
  */
 export interface RegistryTokenIssuer {

@@ -18,12 +18,15 @@ import { openFilesystemStorage } from './storage/filesystem.js';
 import { createMemoryStorage } from './storage/memory.js';
 import type { Storage } from './storage/types.js';
 
+/** A running embedded registry. */
 export interface RegistryServer {
   /** `http://host:port` or `https://host:port` (IPv6 hosts in brackets). */
   readonly url: string;
+  /** The address it is bound to (`127.0.0.1`, `::1`). */
   readonly host: string;
   /** The bound port (the real one when `listen.port` was 0). */
   readonly port: number;
+  /** @internal The storage behind it (tests look inside). */
   readonly storage: Storage;
   /** Stops accepting connections, closes idle and active ones, and releases storage. */
   close(): Promise<void>;

@@ -18,7 +18,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { TokenIssuer, type AccessRule, type TokenIssuerUser } from './token-issuer.js';
+import type { AccessRule } from './token/access.js';
+import { TokenIssuer, type TokenIssuerUser } from './token/issuer.js';
 
 const BCRYPT_RE = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const ACTIONS = new Set(['pull', 'push', 'delete', '*']);

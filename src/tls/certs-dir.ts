@@ -1,6 +1,7 @@
 /**
  * Docker's per-host certificate directory, `/etc/docker/certs.d/<host[:port]>/`, read the
- * way moby's `loadTLSConfig` reads it (docker-registry-semantics.md §1.1–1.3):
+ * way moby's `loadTLSConfig` reads it (`daemon/pkg/registry/registry.go`;
+ * docs/docker-rules.md#certsd):
  *   - `*.crt`  CA roots, added to the system roots;
  *   - `*.cert` + `*.key` with the same base name: a client certificate pair;
  *   - anything else is ignored; a missing directory means no configuration.

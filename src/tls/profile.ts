@@ -12,8 +12,9 @@ import { systemRoots } from './system-roots.js';
 export const MIN_TLS_VERSION = 'TLSv1.2';
 
 /**
- * The TLS 1.2 suites Docker allows (docker-registry-semantics.md §1.4), after the TLS 1.3
- * suites, which Node only keeps when they are named too.
+ * The six TLS 1.2 suites Docker allows (go-connections `tlsconfig.ServerDefault`:
+ * docs/docker-rules.md#certsd), after the TLS 1.3 suites, which Node only keeps when they are
+ * named too.
  */
 export const CIPHERS = [
   'TLS_AES_128_GCM_SHA256',

@@ -2,9 +2,10 @@
  * The system's trusted roots, as Go's `x509.SystemCertPool()` finds them on Linux.
  *
  * Docker adds a registry's certs.d `*.crt` files to the *system* pool. Node's `ca` option
- * replaces its roots instead of adding to them, so gantry passes the system roots plus the
- * certs.d roots explicitly (see node-http-stack.md §2.2). Node's bundled Mozilla list is
- * the fallback when the machine has no bundle; `NODE_EXTRA_CA_CERTS` is honoured on top.
+ * replaces its roots instead of adding to them, and Node 20 cannot list the system's roots, so
+ * gantry reads them here and passes them with the certs.d roots
+ * (docs/undici-notes.md#connector-and-tls-options). Node's bundled Mozilla list is the fallback
+ * when the machine has no bundle; `NODE_EXTRA_CA_CERTS` is honoured on top.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

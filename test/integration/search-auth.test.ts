@@ -1,5 +1,5 @@
 /**
- * Credentials in docker search (docker-registry-semantics.md §1.8, §3.6): Basic to a private
+ * Credentials in docker search (docs/docker-rules.md#search and #redirects): Basic to a private
  * index, never on the ping, never to another host a redirect points at; a v2 bearer token for
  * `registry:catalog:search` when an identity token is held; Docker Hub reached without a
  * ping, its redirects between trusted Docker hosts keeping the credentials and a redirect

@@ -1,8 +1,10 @@
 /**
  * docker search against in-process v1 indexes on loopback (Docker Hub itself is out of
- * reach): the `_ping` rules and endpoint validation of search_endpoint_v1_test.go (§6.9),
- * and the search_test.go rows (§6.10): the fake answer, the errors with a server that
- * always fails (filter errors send nothing), the filter success matrix.
+ * reach): the `_ping` rules and endpoint validation of moby's search_endpoint_v1_test.go,
+ * and the rows of its search_test.go (both in
+ * https://github.com/moby/moby/tree/master/daemon/pkg/registry): the fake answer, the errors
+ * with a server that always fails (filter errors send nothing), the filter success matrix.
+ * The rules are in docs/docker-rules.md#search.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

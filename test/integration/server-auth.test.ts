@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { createRegistryServer, registryServerOptionsFromCli, type RegistryServer } from '../../src/server/index.js';
-import { TokenIssuer } from '../../src/server/token-issuer.js';
+import { createRegistryServer, type RegistryServer } from '../../src/server/index.js';
+import { registryServerOptionsFromCli } from '../../src/server/cli-options.js';
+import { TokenIssuer } from '../../src/server/token/issuer.js';
 import { ConfigError } from '../../src/errors.js';
 import { call, errorCodes, sha256 } from '../conformance/client.js';
 

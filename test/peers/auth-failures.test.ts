@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { createRegistryServer, type RegistryAuthOptions, type RegistryServer } from '../../src/server/index.js';
-import { TokenIssuer } from '../../src/server/token-issuer.js';
+import { TokenIssuer } from '../../src/server/token/issuer.js';
 import { OciLayoutDestination } from '../../src/image/oci-layout.js';
 import { startDockerRegistry, type RunningRegistry } from '../helpers/docker-registry.js';
 import { runGantry, type CliRun } from '../helpers/cli.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import { Keychain, StaticKeychain } from '../../src/auth/keychain.js';
 import { repositoryScope } from '../../src/ref/scope.js';
-import { TokenIssuer } from '../../src/server/token-issuer.js';
+import { TokenIssuer } from '../../src/server/token/issuer.js';
 import { negotiate } from '../../src/transport/endpoint.js';
 import { errorFromResponse } from '../../src/transport/errors.js';
 import { Transport } from '../../src/transport/transport.js';

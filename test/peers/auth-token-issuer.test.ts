@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TokenIssuer } from '../../src/server/token-issuer.js';
+import { TokenIssuer } from '../../src/server/token/issuer.js';
 import { createCertificateAuthority } from '../../src/pki/x509.js';
 import type { KeyType } from '../../src/pki/x509.js';
 import { parseWwwAuthenticate } from '../../src/auth/challenge.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { createRegistryServer, type RegistryServer, type RegistryServerOptions } from '../../src/server/index.js';
-import { TokenIssuer } from '../../src/server/token-issuer.js';
+import { TokenIssuer } from '../../src/server/token/issuer.js';
 import { requirePeer, runSkopeo } from '../helpers/peers.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 

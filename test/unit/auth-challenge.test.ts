@@ -1,3 +1,11 @@
+/**
+ * Challenge parsing and storage, and token scopes. The parser rows come from distribution's
+ * `internal/client/auth/challenge/authchallenge_test.go`
+ * (https://github.com/distribution/distribution/tree/main/internal/client/auth); the rules are
+ * in docs/docker-rules.md#token-auth.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChallengeStore, endpointKey, parseWwwAuthenticate, pingPathFor } from '../../src/auth/challenge.js';

@@ -1,3 +1,13 @@
+/**
+ * The credential-helper protocol and helper-backed stores. Rows come from
+ * docker-credential-helpers' `client/client_test.go`
+ * (https://github.com/docker/docker-credential-helpers) and docker/cli's
+ * `cli/config/credentials/native_store_test.go` and `cli/config/configfile/file_test.go`
+ * (https://github.com/docker/cli/tree/master/cli/config); the rules are in
+ * docs/docker-rules.md#credentials.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,3 +1,11 @@
+/**
+ * Host names of credential keys: the CLI's `ConvertToHostname` table from docker/cli's
+ * `cli/config/credentials/file_store_test.go`
+ * (https://github.com/docker/cli/tree/master/cli/config/credentials) and the daemon's variant;
+ * the rules are in docs/docker-rules.md#credentials.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { authConfigKey, convertToHostname, convertToHostnameDaemon, DOCKER_HUB_AUTH_KEY, loginKey } from '../../src/auth/hostname.js';

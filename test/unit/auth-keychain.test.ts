@@ -1,3 +1,12 @@
+/**
+ * config.json, `DOCKER_AUTH_CONFIG` and credential resolution. Rows come from docker/cli's
+ * `cli/config/config_test.go`, `configfile/file_test.go` and `credentials/file_store_test.go`
+ * (https://github.com/docker/cli/tree/master/cli/config) and moby's `auth_test.go`
+ * (https://github.com/moby/moby/tree/master/daemon/pkg/registry); the rules are in
+ * docs/docker-rules.md#credentials and #login-and-logout.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -5,8 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import { exchangeStatsKey, libtrustKeyId, TokenIssuer } from '../../src/server/token-issuer.js';
-import type { TokenIssuerOptions } from '../../src/server/token-issuer.js';
+import { exchangeStatsKey, TokenIssuer } from '../../src/server/token/issuer.js';
+import type { TokenIssuerOptions } from '../../src/server/token/issuer.js';
+import { libtrustKeyId } from '../../src/server/token/key-id.js';
 import { repositoryScope } from '../../src/ref/scope.js';
 
 const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

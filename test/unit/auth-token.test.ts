@@ -1,3 +1,12 @@
+/**
+ * Token answers, the token cache and auth error mapping. The cache rows come from
+ * distribution's `internal/client/auth/session_test.go`, the error rows from its
+ * `HandleErrorResponse` (`internal/client/errors.go`), both in
+ * https://github.com/distribution/distribution/tree/main/internal/client; the rules are in
+ * docs/docker-rules.md#token-auth.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTokenResponse, TokenCache, tokenCacheKey } from '../../src/auth/token-response.js';

@@ -1,4 +1,7 @@
-/** docker login's flag table (§6.14) and its stdin rule: one trailing line ending removed. */
+/**
+ * docker login's flag table (docker/cli `cli/command/registry/login_test.go`) and its stdin
+ * rule: one trailing line ending removed (docs/docker-rules.md#login-and-logout).
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';

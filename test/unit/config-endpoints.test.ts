@@ -1,3 +1,11 @@
+/**
+ * Endpoint lookup: Docker Hub's mirrors for pulls only, https then http for insecure
+ * registries (moby's `TestMirrorEndpointLookup` and the lookup it tests, in
+ * https://github.com/moby/moby/tree/master/daemon/pkg/registry); the rules are in
+ * docs/docker-rules.md#insecure-registries-and-endpoint-order.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { APIEndpoint } from '../../src/config/index.js';

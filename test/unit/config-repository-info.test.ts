@@ -1,5 +1,8 @@
-// §6.3 TestParseRepositoryInfo: a reference's index (name, official, secure) and names,
-// with "secure" from the service configuration's loopback rule (DNS mocked).
+// moby's TestParseRepositoryInfo (v28.5.2, `registry/registry_test.go`:
+// https://github.com/moby/moby/blob/v28.5.2/registry/registry_test.go): a reference's index
+// (name, official, secure) and names, with "secure" from the service configuration's loopback
+// rule (DNS mocked). The `§6.3` in the test name is a section tag of the notes this suite was
+// first ported from; those notes are not part of this repository.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceConfig } from '../../src/config/index.js';

@@ -1,3 +1,12 @@
+/**
+ * The registry service configuration: moby's `TestIsSecureIndex`, `TestNewIndexInfo`,
+ * `TestValidateMirror`, `TestLoadInsecureRegistries`, `TestNewServiceConfig` and
+ * `TestValidateIndexName`, ported by name from
+ * https://github.com/moby/moby/tree/master/daemon/pkg/registry; the rules are in
+ * docs/docker-rules.md#insecure-registries-and-endpoint-order.
+ * A `§` number in a test name is a section tag of the notes this suite was first ported from;
+ * those notes are not part of this repository, and the sources above replace them.
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HostLookup } from '../../src/config/index.js';

@@ -111,9 +111,6 @@ const MAIN = [
 ];
 
 const SERVER = [
-  'BCRYPT_QUEUE_MAX',
-  'BCRYPT_QUEUE_PER_CLIENT',
-  'BCRYPT_WORKERS',
   'DEFAULT_AUTH_BACKOFF_MS',
   'DEFAULT_AUTH_FAILURE_WINDOW_MS',
   'DEFAULT_AUTH_MAX_FAILURES',
@@ -122,16 +119,10 @@ const SERVER = [
   'DEFAULT_STORAGE',
   'DEFAULT_UPLOAD_PURGE_AGE_MS',
   'DEFAULT_UPLOAD_PURGE_INTERVAL_MS',
-  'Htpasswd',
-  'RegistryErrorCode',
-  'RegistryRequestError',
   'TokenIssuer',
   'createRegistryServer',
   'loadTokenConfig',
-  'parseDuration',
-  'parseListen',
   'parseTokenConfig',
-  'registryServerOptionsFromCli',
 ];
 
 const TESTING = ['LOOPBACK_HOSTS', 'createTestPki', 'startTestRegistry'];

@@ -1,7 +1,8 @@
 /**
- * Where a search goes: the term split (§2.7), the `://` check, `library/` stripped for Docker
- * Hub, the v1 endpoint derived from an address (search_endpoint_v1_test.go rows, §6.9),
- * Go's QueryEscape, response parsing and the result filter (§3.6, §6.10).
+ * Where a search goes: the term split, the `://` check, `library/` stripped for Docker Hub,
+ * the v1 endpoint derived from an address (rows of moby's search_endpoint_v1_test.go), Go's
+ * QueryEscape, response parsing and the result filter (search_test.go). The rules are in
+ * docs/docker-rules.md#search.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

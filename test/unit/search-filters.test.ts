@@ -1,6 +1,7 @@
 /**
- * docker search's filter and limit rules (docker-registry-semantics.md §3.6, §6.10): the
- * daemon's texts, its order of checks, and docker/cli's `name=value` parsing.
+ * docker search's filter and limit rules (docs/docker-rules.md#search; rows from moby's
+ * `daemon/pkg/registry/search_test.go`): the daemon's texts, its order of checks, and
+ * docker/cli's `name=value` parsing.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { BCRYPT_QUEUE_MAX, BCRYPT_QUEUE_PER_CLIENT, BCRYPT_WORKERS, compareBcrypt } from '../../src/server/bcrypt-workers.js';
 import { RegistryRequestError } from '../../src/server/errors.js';
-import { Htpasswd } from '../../src/server/index.js';
+import { Htpasswd } from '../../src/server/htpasswd.js';
 
 const hash = bcrypt.hashSync('secret', 4);
 

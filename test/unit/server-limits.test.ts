@@ -9,7 +9,8 @@ import { AuthThrottle, clientAddress } from '../../src/server/auth-throttle.js';
 import { RegistryRequestError } from '../../src/server/errors.js';
 import { ConfigError, ErrorCode, GantryError } from '../../src/errors.js';
 import { InvalidOptionError } from '../../src/options.js';
-import { createRegistryServer, parseDuration, registryServerOptionsFromCli, type RegistryServerOptions } from '../../src/server/index.js';
+import { createRegistryServer, type RegistryServerOptions } from '../../src/server/index.js';
+import { parseDuration, registryServerOptionsFromCli } from '../../src/server/cli-options.js';
 import type { IncomingMessage } from 'node:http';
 
 describe('AuthThrottle', () => {

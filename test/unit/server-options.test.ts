@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { ConfigError } from '../../src/errors.js';
-import { Htpasswd, parseListen, parseTokenConfig, registryServerOptionsFromCli } from '../../src/server/index.js';
+import { parseTokenConfig } from '../../src/server/index.js';
+import { Htpasswd } from '../../src/server/htpasswd.js';
+import { parseListen, registryServerOptionsFromCli } from '../../src/server/cli-options.js';
 import { parseRange } from '../../src/server/http.js';
 
 describe('parseListen', () => {

@@ -1,6 +1,7 @@
 /**
  * Table tests for the transport's pure rules: NO_PROXY matching (Go's httpproxy), the
- * trusted-location rule for Docker Hub v1 search (§6.9), registry error bodies (§3.4),
+ * trusted-location rule for Docker Hub v1 search (rows of moby's search_endpoint_v1_test.go;
+ * docs/docker-rules.md#redirects), registry error bodies (docs/docker-rules.md#token-auth),
  * Retry-After, and certs.d reading.
  */
 import { describe, test } from 'node:test';

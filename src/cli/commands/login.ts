@@ -1,6 +1,7 @@
 /**
  * `gantry login [SERVER]` and `gantry logout [SERVER]`, with docker login's flags, checks
- * and messages (docker-registry-semantics.md §4.7, §6.14).
+ * and messages (docker/cli `cli/command/registry/login.go` and `login_test.go`;
+ * docs/docker-rules.md#login-and-logout).
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';

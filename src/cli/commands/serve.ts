@@ -3,13 +3,8 @@
  * logging one line per request on stderr (secrets redacted by the server).
  */
 import { Option, type Command } from 'commander';
-import {
-  DEFAULT_UPLOAD_PURGE_AGE_MS,
-  DEFAULT_UPLOAD_PURGE_INTERVAL_MS,
-  createRegistryServer,
-  registryServerOptionsFromCli,
-  type RegistryServeFlags,
-} from '../../server/index.js';
+import { DEFAULT_UPLOAD_PURGE_AGE_MS, DEFAULT_UPLOAD_PURGE_INTERVAL_MS, createRegistryServer } from '../../server/index.js';
+import { registryServerOptionsFromCli, type RegistryServeFlags } from '../../server/cli-options.js';
 
 const hours = (ms: number): string => `${ms / 3_600_000}h`;
 

@@ -4,13 +4,12 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../context.js';
-import { parseDigest } from '../digest.js';
 import { blobUnknown } from '../errors.js';
-import { parseRange, send } from '../http.js';
+import { parseDigestParam, parseRange, send } from '../http.js';
 
 export async function getBlob(ctx: RequestContext): Promise<void> {
   const { req, res, storage, name } = ctx;
-  const digest = parseDigest(ctx.ref).digest;
+  const digest = parseDigestParam(ctx.ref).toString();
   const common = { 'Docker-Content-Digest': digest, 'Accept-Ranges': 'bytes', ETag: `"${digest}"`, 'Content-Type': 'application/octet-stream' };
   if (ctx.head) {
     const size = await storage.blobSize(name, digest);
@@ -30,7 +29,7 @@ export async function getBlob(ctx: RequestContext): Promise<void> {
 }
 
 export async function deleteBlob(ctx: RequestContext): Promise<void> {
-  const digest = parseDigest(ctx.ref).digest;
+  const digest = parseDigestParam(ctx.ref).toString();
   if (!(await ctx.storage.deleteBlob(ctx.name, digest))) throw blobUnknown(digest);
   send(ctx.res, 202, { 'Docker-Content-Digest': digest });
 }

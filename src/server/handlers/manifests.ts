@@ -3,10 +3,10 @@
  * manifest is stored by the digest of its exact bytes; a PUT by tag also moves the tag.
  */
 import type { RequestContext } from '../context.js';
-import { digestOf, tryParseDigest } from '../digest.js';
 import { digestInvalid, manifestUnknown, RegistryErrorCode, RegistryRequestError } from '../errors.js';
 import { readBody, send } from '../http.js';
 import { checkManifest } from '../manifest-check.js';
+import { Digest } from '../../ref/digest.js';
 import { TAG_RE } from '../../ref/grammar.js';
 
 /** The spec's lower bound for what registries must accept; larger manifests get 413. */
@@ -14,7 +14,7 @@ export const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 
 /** The digest a reference names: itself when it is a digest, else the tag's target. */
 async function resolve(ctx: RequestContext): Promise<string | undefined> {
-  if (tryParseDigest(ctx.ref)) return ctx.ref;
+  if (Digest.tryParse(ctx.ref)) return ctx.ref;
   if (!TAG_RE.test(ctx.ref)) return undefined;
   return ctx.storage.resolveTag(ctx.name, ctx.ref);
 }
@@ -35,11 +35,12 @@ export async function getManifest(ctx: RequestContext): Promise<void> {
 
 export async function putManifest(ctx: RequestContext): Promise<void> {
   const { storage, name, ref } = ctx;
-  const byDigest = tryParseDigest(ref);
+  const byDigest = Digest.tryParse(ref);
   if (!byDigest && !TAG_RE.test(ref)) throw new RegistryRequestError(400, RegistryErrorCode.TAG_INVALID, 'invalid tag', { tag: ref });
   const bytes = await readBody(ctx.req, MANIFEST_MAX_BYTES, 'manifest');
-  const digest = digestOf(bytes, byDigest?.algorithm ?? 'sha256');
-  if (byDigest && digest !== byDigest.digest) throw digestInvalid('manifest digest does not match the reference', { digest: ref });
+  const computed = Digest.fromBytes(bytes, byDigest?.algorithm ?? 'sha256');
+  if (byDigest && !computed.equals(byDigest)) throw digestInvalid('manifest digest does not match the reference', { digest: ref });
+  const digest = computed.toString();
   const checked = checkManifest(bytes, ctx.req.headers['content-type']);
   for (const blob of checked.blobs) {
     if ((await storage.blobSize(name, blob)) === undefined) throw manifestBlobUnknown(blob);
@@ -68,7 +69,7 @@ function manifestBlobUnknown(digest: string): RegistryRequestError {
 /** DELETE by digest removes the manifest (and its tags); DELETE by tag removes only the tag. */
 export async function deleteManifest(ctx: RequestContext): Promise<void> {
   const { storage, name, ref } = ctx;
-  const deleted = tryParseDigest(ref) ? await storage.deleteManifest(name, ref) : TAG_RE.test(ref) && (await storage.deleteTag(name, ref));
+  const deleted = Digest.tryParse(ref) ? await storage.deleteManifest(name, ref) : TAG_RE.test(ref) && (await storage.deleteTag(name, ref));
   if (!deleted) throw manifestUnknown(ref);
   send(ctx.res, 202);
 }

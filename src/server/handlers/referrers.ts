@@ -4,11 +4,11 @@
  * `OCI-Filters-Applied`). Never 404: no referrers is an empty index.
  */
 import type { RequestContext } from '../context.js';
-import { parseDigest } from '../digest.js';
+import { parseDigestParam } from '../http.js';
 import { MediaType } from '../manifest-check.js';
 
 export async function getReferrers(ctx: RequestContext): Promise<void> {
-  const subject = parseDigest(ctx.ref).digest;
+  const subject = parseDigestParam(ctx.ref).toString();
   const artifactType = ctx.url.searchParams.get('artifactType');
   let manifests = await ctx.storage.listReferrers(ctx.name, subject);
   manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));

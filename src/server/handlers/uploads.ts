@@ -4,9 +4,8 @@
  * status and cancellation. Bytes go straight from the socket to storage, hashed on the way.
  */
 import type { RequestContext } from '../context.js';
-import { parseDigest } from '../digest.js';
 import { RegistryErrorCode, RegistryRequestError, uploadUnknown } from '../errors.js';
-import { parseContentRange, send } from '../http.js';
+import { parseDigestParam, parseContentRange, send } from '../http.js';
 import { REMOTE_NAME_RE } from '../../ref/grammar.js';
 import type { UploadSession } from '../storage/types.js';
 
@@ -50,7 +49,7 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
   const mount = url.searchParams.get('mount');
   const from = url.searchParams.get('from');
   if (mount !== null && from !== null) {
-    const digest = parseDigest(mount).digest;
+    const digest = parseDigestParam(mount).toString();
     // Mount only what the caller could read anyway; otherwise fall back to a new session.
     if (REMOTE_NAME_RE.test(from) && grant.can('repository', from, 'pull') && (await storage.blobSize(from, digest)) !== undefined) {
       if (await storage.linkBlob(name, digest)) return blobCreated(ctx, digest);
@@ -58,7 +57,7 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
   }
   const digestParam = url.searchParams.get('digest');
   if (digestParam !== null) {
-    const digest = parseDigest(digestParam).digest;
+    const digest = parseDigestParam(digestParam).toString();
     const session = await storage.startUpload(name);
     try {
       await append(ctx, session);
@@ -89,7 +88,7 @@ export async function patchUpload(ctx: RequestContext): Promise<void> {
 }
 
 export async function putUpload(ctx: RequestContext): Promise<void> {
-  const digest = parseDigest(ctx.url.searchParams.get('digest')).digest;
+  const digest = parseDigestParam(ctx.url.searchParams.get('digest')).toString();
   let s = await session(ctx);
   if (hasBody(ctx) || ctx.req.headers['content-range'] !== undefined) s = await append(ctx, s);
   await ctx.storage.commitUpload(ctx.name, s.id, digest);

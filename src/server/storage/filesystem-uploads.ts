@@ -11,7 +11,7 @@ import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'n
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ParsedDigest } from '../digest.js';
+import type { Digest } from '../../ref/digest.js';
 import { digestInvalid, uploadUnknown } from '../errors.js';
 import { fsyncFile } from '../../fs/atomic-file.js';
 import type { UploadSession } from './types.js';
@@ -159,7 +159,7 @@ export class FilesystemUploads {
    * `place` (which renames it into the blob store). The session stays busy throughout, so no
    * PATCH can write into a file that is becoming a blob. A mismatch discards the session.
    */
-  async commit(repository: string, id: string, digest: ParsedDigest, place: (path: string) => Promise<void>): Promise<number> {
+  async commit(repository: string, id: string, digest: Digest, place: (path: string) => Promise<void>): Promise<number> {
     const session = await this.get(repository, id);
     if (!session) throw uploadUnknown(id);
     if (this.busy.has(id)) throw uploadBusy(id);
@@ -170,9 +170,9 @@ export class FilesystemUploads {
         digest.algorithm === LIVE_ALGORITHM && live && live.size === session.size
           ? await live.hash.copy().digest()
           : await hashFile(this.dataPath(id), digest.algorithm, session.size);
-      if (actual !== digest.hex) {
+      if (actual !== digest.encoded) {
         await this.discard(id);
-        throw digestInvalid('provided digest did not match uploaded content', { digest: digest.digest });
+        throw digestInvalid('provided digest did not match uploaded content', { digest: digest.toString() });
       }
       await fsyncFile(this.dataPath(id));
       await place(this.dataPath(id));

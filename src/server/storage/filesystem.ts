@@ -15,7 +15,7 @@
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { tryParseDigest, type ParsedDigest } from '../digest.js';
+import { Digest } from '../../ref/digest.js';
 import { uploadUnknown } from '../errors.js';
 import { renameDurably, writeFileAtomic } from '../../fs/atomic-file.js';
 import { FilesystemUploads } from './filesystem-uploads.js';
@@ -44,8 +44,8 @@ export async function openFilesystemStorage(root: string, uploadMaxAgeMs?: numbe
   return storage;
 }
 
-function must(digest: string): ParsedDigest {
-  const parsed = tryParseDigest(digest);
+function must(digest: string): Digest {
+  const parsed = Digest.tryParse(digest);
   if (!parsed) throw new Error(`storage: invalid digest ${JSON.stringify(digest)}`);
   return parsed;
 }
@@ -68,23 +68,23 @@ class FilesystemStorage implements Storage {
     this.tmp = join(location, 'tmp');
   }
 
-  private blobPath(d: ParsedDigest): string {
-    return join(this.location, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
+  private blobPath(d: Digest): string {
+    return join(this.location, 'blobs', d.algorithm, d.encoded.slice(0, 2), d.encoded);
   }
   private repoPath(repository: string, ...rest: string[]): string {
     return join(this.location, 'repositories', repository, ...rest);
   }
-  private linkPath(repository: string, d: ParsedDigest): string {
-    return this.repoPath(repository, '_layers', d.algorithm, d.hex);
+  private linkPath(repository: string, d: Digest): string {
+    return this.repoPath(repository, '_layers', d.algorithm, d.encoded);
   }
-  private revisionPath(repository: string, d: ParsedDigest): string {
-    return this.repoPath(repository, '_manifests', 'revisions', d.algorithm, d.hex);
+  private revisionPath(repository: string, d: Digest): string {
+    return this.repoPath(repository, '_manifests', 'revisions', d.algorithm, d.encoded);
   }
   private tagPath(repository: string, tag: string): string {
     return this.repoPath(repository, '_manifests', 'tags', tag);
   }
-  private referrersDir(repository: string, subject: ParsedDigest): string {
-    return this.repoPath(repository, '_referrers', subject.algorithm, subject.hex);
+  private referrersDir(repository: string, subject: Digest): string {
+    return this.repoPath(repository, '_referrers', subject.algorithm, subject.encoded);
   }
 
   async blobSize(repository: string, digest: string): Promise<number | undefined> {
@@ -136,14 +136,14 @@ class FilesystemStorage implements Storage {
     if (!(await exists(this.blobPath(d)))) await writeFileAtomic(this.tmp, this.blobPath(d), m.bytes);
     if (m.referrer) {
       const subject = must(m.referrer.subject);
-      const entry = join(this.referrersDir(repository, subject), `${d.algorithm}-${d.hex}`);
+      const entry = join(this.referrersDir(repository, subject), `${d.algorithm}-${d.encoded}`);
       await writeFileAtomic(this.tmp, entry, JSON.stringify(m.referrer.descriptor));
     }
     const revision: Revision = { mediaType: m.mediaType, ...(m.referrer ? { subject: m.referrer.subject } : {}) };
     await writeFileAtomic(this.tmp, this.revisionPath(repository, d), JSON.stringify(revision));
   }
 
-  private async readRevision(repository: string, d: ParsedDigest): Promise<Revision | undefined> {
+  private async readRevision(repository: string, d: Digest): Promise<Revision | undefined> {
     try {
       return JSON.parse(await readFile(this.revisionPath(repository, d), 'utf8')) as Revision;
     } catch {
@@ -170,15 +170,15 @@ class FilesystemStorage implements Storage {
     for (const tag of (await this.listTags(repository)) ?? []) {
       if ((await this.resolveTag(repository, tag)) === digest) await rm(this.tagPath(repository, tag), { force: true });
     }
-    const subject = revision.subject ? tryParseDigest(revision.subject) : undefined;
-    if (subject) await rm(join(this.referrersDir(repository, subject), `${d.algorithm}-${d.hex}`), { force: true });
+    const subject = revision.subject ? Digest.tryParse(revision.subject) : undefined;
+    if (subject) await rm(join(this.referrersDir(repository, subject), `${d.algorithm}-${d.encoded}`), { force: true });
     return true;
   }
 
   async resolveTag(repository: string, tag: string): Promise<string | undefined> {
     try {
       const digest = (await readFile(this.tagPath(repository, tag), 'utf8')).trim();
-      return tryParseDigest(digest) ? digest : undefined;
+      return Digest.tryParse(digest) ? digest : undefined;
     } catch {
       return undefined;
     }

@@ -3,10 +3,10 @@
  * storage (links per repository, verified commits, sessions that only become blobs by
  * commit), gone when the process ends.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tryParseDigest } from '../digest.js';
+import { Digest } from '../../ref/digest.js';
 import { digestInvalid, uploadUnknown } from '../errors.js';
 import type { ManifestWrite, OpenedBlob, ReferrerDescriptor, Storage, StoredManifest, UploadSession } from './types.js';
 import { LIVE_ALGORITHM, hashingCounter, newLiveHash, rangeInvalid, uploadBusy, type LiveHash, type RangeResolver } from './upload-hash.js';
@@ -174,12 +174,12 @@ class MemoryStorage implements Storage {
     const u = this.session(repository, id);
     if (!u) throw uploadUnknown(id);
     if (u.busy) throw uploadBusy(id);
-    const d = tryParseDigest(digest);
+    const d = Digest.tryParse(digest);
     if (!d) throw digestInvalid('invalid digest', { digest });
     const bytes = Buffer.concat(u.chunks);
-    const actual = d.algorithm === LIVE_ALGORITHM ? await u.live.hash.copy().digest() : createHash(d.algorithm).update(bytes).digest('hex');
+    const actual = d.algorithm === LIVE_ALGORITHM ? await u.live.hash.copy().digest() : Digest.fromBytes(bytes, d.algorithm).encoded;
     this.uploads.delete(id);
-    if (actual !== d.hex) throw digestInvalid('provided digest did not match uploaded content', { digest });
+    if (actual !== d.encoded) throw digestInvalid('provided digest did not match uploaded content', { digest });
     if (!this.blobs.has(digest)) this.blobs.set(digest, bytes);
     this.repo(repository, true).blobs.add(digest);
     return bytes.length;

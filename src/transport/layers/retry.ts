@@ -1,7 +1,8 @@
 /**
- * Retries for idempotent requests (STYLE §6): a request that can be sent again unchanged is
- * sent again when the connection failed in a way a retry can help (reset, refused, timeout)
- * or the registry answered 408, 429, 500, 502, 503 or 504.
+ * Retries for idempotent requests, gantry's one retry policy: the transport retries requests
+ * that can be sent again unchanged; uploads restart their session in the upload code. Such a
+ * request is sent again when the connection failed in a way a retry can help (reset, refused,
+ * timeout) or the registry answered 408, 429, 500, 502, 503 or 504.
  *
  *  - Only GET, HEAD, PUT, DELETE and OPTIONS, and only with a replayable body (none, a
  *    Buffer or a string): a streamed body has been consumed by the first try. POST and PATCH
@@ -38,14 +39,18 @@ export const RETRY_MAX_DELAY_MS = 10_000;
 /** The longest `Retry-After` gantry waits for (containers/image's 429 loop stops at 60 s). */
 export const RETRY_AFTER_CAP_MS = 60_000;
 
+/**
+ * How the transport retries idempotent requests with replayable bodies (connection errors a
+ * retry can help, 408, 429, 500, 502, 503, 504). A field out of range throws code `INVALID_OPTION`.
+ */
 export interface RetryPolicy {
-  /** Tries per request, the first included. Default RETRY_MAX_ATTEMPTS; 1 disables retries. */
+  /** Tries per request, the first included, 1 to 100. Default 5 (RETRY_MAX_ATTEMPTS); 1 disables retries. */
   readonly maxAttempts?: number;
-  /** Default RETRY_BASE_DELAY_MS. */
+  /** The first backoff ceiling in ms, doubled on each retry. Default 500 ms (RETRY_BASE_DELAY_MS). */
   readonly baseDelayMs?: number;
-  /** Default RETRY_MAX_DELAY_MS. */
+  /** The largest computed backoff in ms. Default 10 000 ms (RETRY_MAX_DELAY_MS). */
   readonly maxDelayMs?: number;
-  /** Default RETRY_AFTER_CAP_MS. */
+  /** The longest `Retry-After` waited for, in ms; a longer one returns the answer at once. Default 60 000 ms (RETRY_AFTER_CAP_MS). */
   readonly retryAfterCapMs?: number;
   /** Waits `ms`, or rejects when `signal` aborts. Tests inject a recorder. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -55,13 +60,19 @@ export interface RetryPolicy {
   readonly onRetry?: (info: RetryInfo) => void;
 }
 
+/** What `onRetry` of a {@link RetryPolicy} is told before each wait. */
 export interface RetryInfo {
+  /** The request's HTTP method. */
   readonly method: string;
+  /** The request's URL as sent; not redacted, so redact it before logging it. */
   readonly url: URL;
   /** The try that failed (1 for the first). */
   readonly attempt: number;
+  /** The wait before the next try, in ms: the `Retry-After` when sent, else the backoff. */
   readonly delayMs: number;
+  /** The retryable status the registry answered; undefined when the try threw instead. */
   readonly status?: number;
+  /** The retryable error the try threw (a {@link GantryError}); undefined when it got a response. */
   readonly error?: unknown;
 }
 
