@@ -4,11 +4,12 @@
  * rewrites. Unlike Docker, fields gantry does not know (top-level or inside an entry) are kept
  * when the file is rewritten, so gantry never destroys another tool's settings.
  */
-import { chmod, lstat, mkdir, open, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, GantryError } from '../errors.js';
+import { writeFileViaTemp } from '../fs/atomic-file.js';
 
 export const CONFIG_FILE_NAME = 'config.json';
 
@@ -240,21 +241,9 @@ export class DockerConfigFile {
       // new file: 0600
     }
     const tmp = join(dir, `.${CONFIG_FILE_NAME}.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(this.serialise());
-      await fh.sync();
+      await writeFileViaTemp(tmp, target, this.serialise(), { mode });
     } catch (err) {
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw new CredentialsError(`saving config file (${target}): ${(err as Error).message}`, { cause: err });
-    }
-    await fh.close();
-    try {
-      await chmod(tmp, mode);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
       throw new CredentialsError(`saving config file (${target}): ${(err as Error).message}`, { cause: err });
     }
   }

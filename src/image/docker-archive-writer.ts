@@ -14,8 +14,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { fsyncDirectory, fsyncFile } from '../fs/atomic-file.js';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { fsyncFile, renameDurably } from '../fs/atomic-file.js';
 import { OWNER_TAG_SOURCE, parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -341,8 +341,7 @@ export class DockerArchiveDestination implements ImageDestination {
         pack.finalize();
         await done;
         await fsyncFile(this.temp);
-        await rename(this.temp, this.file);
-        await fsyncDirectory(dirname(this.file));
+        await renameDurably(this.temp, this.file);
         this.state = 'committed';
       } catch (err) {
         await this.discard();
