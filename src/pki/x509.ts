@@ -19,7 +19,9 @@ export type KeyType = 'ec-p256' | 'rsa-2048';
 
 /** A certificate and its private key, both PEM (the key as PKCS#8). */
 export interface CertificateAndKey {
+  /** The certificate, one `-----BEGIN CERTIFICATE-----` PEM block. */
   certPem: string;
+  /** Its private key, a PKCS#8 `-----BEGIN PRIVATE KEY-----` PEM block. */
   keyPem: string;
 }
 

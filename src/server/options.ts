@@ -12,8 +12,11 @@ import type { AuthAttemptGuard, AuthThrottleLimits } from './auth-throttle.js';
 
 /** What a token grants, as the token issuer's `verify` reports it. */
 export interface TokenAccess {
+  /** The kind of resource: `repository`, or `registry` for the catalog. */
   type: string;
+  /** The resource, matched exactly: a repository name (`team/app`), or `catalog`. */
   name: string;
+  /** The actions granted on it (`pull`, `push`, `delete`); `*` grants every action. */
   actions: string[];
 }
 
@@ -22,21 +25,77 @@ export interface TokenAccess {
  * bearer token, and answering the token endpoint when the registry serves it itself.
  */
 export interface RegistryTokenIssuer {
-  verify(token: string): { subject: string; access: TokenAccess[] } | undefined | Promise<{ subject: string; access: TokenAccess[] } | undefined>;
+  /**
+   * Checks the token of a request's `Authorization: Bearer` header (directly or as a promise):
+   * who it was issued to and what it grants, or undefined when it is not valid, which the
+   * registry answers 401 with `error="invalid_token"`.
+   */
+  verify(token: string):
+    | {
+        /** Who the token was issued to (`''` for an anonymous token). */
+        subject: string;
+        /** What the token grants: a request passes when an entry for its resource lists every action it needs, or `*`. */
+        access: TokenAccess[];
+      }
+    | undefined
+    | Promise<
+        | {
+            /** Who the token was issued to (`''` for an anonymous token). */
+            subject: string;
+            /** What the token grants: a request passes when an entry for its resource lists every action it needs, or `*`. */
+            access: TokenAccess[];
+          }
+        | undefined
+      >;
   /** `guard`: the registry's failed-authentication throttle, for the password checks. */
   handle(req: IncomingMessage, res: ServerResponse, guard?: AuthAttemptGuard): unknown;
 }
 
+/**
+ * How the registry authenticates requests: not at all (the default), Basic auth against an
+ * htpasswd file, or bearer tokens from a token issuer. A missing or invalid field is an
+ * `InvalidOptionError` (code `INVALID_OPTION`) naming it, e.g. `auth.file`.
+ */
 export type RegistryAuthOptions =
-  | { type: 'none' }
+  | {
+      /** No authentication: every request may do everything. */
+      type: 'none';
+    }
   /** Basic auth against an htpasswd file with bcrypt entries, as the CNCF registry reads it. */
-  | { type: 'htpasswd'; file: string; realm?: string }
+  | {
+      /** Basic auth: any user in `file` with the right password may do everything. */
+      type: 'htpasswd';
+      /**
+       * Path of the htpasswd file, read once when the server starts; a file that cannot be read, or
+       * has a line other than `user:bcrypt-hash`, a comment or a blank, is a `ConfigError` (code `INVALID_CONFIG`).
+       */
+      file: string;
+      /** The realm of the `Basic` challenge: no quotes, backslashes or control characters. Default `gantry`. */
+      realm?: string;
+    }
   /**
    * Bearer tokens from `issuer`. Without `realm`, the issuer's endpoint is served by this
    * registry at `/token` and the challenge points there.
    */
-  | { type: 'token'; issuer: RegistryTokenIssuer; realm?: string; service: string };
+  | {
+      /** Bearer tokens: each request is allowed what its token's access list grants. */
+      type: 'token';
+      /** Verifies the tokens and, without `realm`, answers the token endpoint; a {@link TokenIssuer} fits. */
+      issuer: RegistryTokenIssuer;
+      /** The http(s) URL of the token endpoint the challenge names. Default: this registry's `/token`, served by `issuer`. */
+      realm?: string;
+      /**
+       * The `service` the challenge names, which clients send on to the token endpoint: the
+       * issuer's audience (a {@link TokenIssuer}'s `service`). No quotes, backslashes or control characters.
+       */
+      service: string;
+    };
 
+/**
+ * HTTPS for the registry: its certificate and key and, for mutual TLS, the CA client certificates
+ * must chain to. Each value is PEM text (used as is when it contains `-----BEGIN`) or the path of
+ * a PEM file read when the server starts; one that cannot be read is a `ConfigError` (code `INVALID_CONFIG`).
+ */
 export interface RegistryTlsOptions {
   /** Server certificate chain: PEM text, or the path of a PEM file. */
   cert: string;
@@ -77,9 +136,18 @@ export interface RegistryUploadPurgingOptions {
   intervalMs?: number;
 }
 
+/**
+ * The options of {@link createRegistryServer}, all optional. A value of the wrong type or out of
+ * range is an `InvalidOptionError` (code `INVALID_OPTION`) naming the option, nested ones dotted (`listen.port`).
+ */
 export interface RegistryServerOptions {
   /** Where to listen. Default `{ host: '127.0.0.1', port: 5000 }`; port 0 picks a free port. */
-  listen?: { host?: string; port?: number };
+  listen?: {
+    /** The address to bind. Default {@link DEFAULT_HOST} (`127.0.0.1`). */
+    host?: string;
+    /** The TCP port, an integer from 0 to 65535; 0 picks a free port. Default {@link DEFAULT_PORT} (5000). */
+    port?: number;
+  };
   /** A directory (created if missing) or `'memory'`. Default `./gantry-registry`. */
   storage?: string;
   /** Serve HTTPS (and require client certificates when `clientCa` is given). Default plain HTTP. */
@@ -96,8 +164,11 @@ export interface RegistryServerOptions {
   uploadPurging?: RegistryUploadPurgingOptions;
 }
 
+/** The address the registry binds when `listen.host` is not given: loopback only. */
 export const DEFAULT_HOST = '127.0.0.1';
+/** The port the registry listens on when `listen.port` is not given. */
 export const DEFAULT_PORT = 5000;
+/** The storage directory when `storage` is not given, relative to the working directory. */
 export const DEFAULT_STORAGE = './gantry-registry';
 /**
  * Failed authentications from one address before it backs off: a person mistypes a few times

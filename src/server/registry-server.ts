@@ -39,6 +39,12 @@ export interface RegistryServer {
  */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+/**
+ * Starts an embedded registry (see {@link RegistryServerOptions}; default plain HTTP on
+ * `127.0.0.1:5000`, no auth, storage in `./gantry-registry`) and resolves once it is listening.
+ * Rejects with an `InvalidOptionError` or `ConfigError` for bad options or unreadable files, or
+ * with the listen error (e.g. `EADDRINUSE`) after closing the storage again.
+ */
 export async function createRegistryServer(options: RegistryServerOptions = {}): Promise<RegistryServer> {
   const resolved = await resolveOptions(options);
   const purging = resolved.uploadPurging;

@@ -24,8 +24,11 @@ import { TokenIssuer, type TokenIssuerUser } from './token/issuer.js';
 const BCRYPT_RE = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const ACTIONS = new Set(['pull', 'push', 'delete', '*']);
 
+/** A token config, loaded: what `auth: { type: 'token', issuer, service }` of {@link createRegistryServer} takes. */
 export interface TokenAuth {
+  /** The token issuer the config describes, with its users, rules and signing key. */
   issuer: TokenIssuer;
+  /** The token audience: the config's `service`, default `gantry`. */
   service: string;
 }
 
@@ -90,6 +93,11 @@ export async function parseTokenConfig(text: string, source: string, baseDir: st
   return { issuer, service };
 }
 
+/**
+ * Reads and parses the token config (JSON) at `file`, a relative `signingKey` resolved against
+ * the file's directory. A file that cannot be read or holds an invalid config is a `ConfigError`
+ * (code `INVALID_CONFIG`).
+ */
 export async function loadTokenConfig(file: string): Promise<TokenAuth> {
   let text: string;
   try {

@@ -3,8 +3,6 @@
  * `internal/client/auth/challenge/authchallenge_test.go`
  * (https://github.com/distribution/distribution/tree/main/internal/client/auth); the rules are
  * in docs/docker-rules.md#token-auth.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +10,7 @@ import { ChallengeStore, endpointKey, parseWwwAuthenticate, pingPathFor } from '
 import { formatScope, mergeScopes, parseScope, parseScopeList, registryScope, repositoryScope, scopesCover, scopeSetKey } from '../../src/ref/scope.js';
 
 describe('parseWwwAuthenticate', () => {
-  test('distribution authchallenge_test: quoted strings, escapes, bare tokens (§6.11)', () => {
+  test('distribution authchallenge_test: quoted strings, escapes, bare tokens', () => {
     const got = parseWwwAuthenticate('Bearer realm="https://auth.example.com/token",service="registry.example.com",other=fun,slashed="he\\"\\l\\lo"');
     assert.deepEqual(got, [
       {
@@ -55,7 +53,7 @@ describe('parseWwwAuthenticate', () => {
 });
 
 describe('ChallengeStore', () => {
-  test('challenges registered under odd spellings are found with the canonical host:port (§6.11)', () => {
+  test('challenges registered under odd spellings are found with the canonical host:port', () => {
     const challenge = { scheme: 'bearer', parameters: { realm: 'https://auth/token' } };
     for (const host of ['reg.EXAMPLE.com', 'reg.example.com:80']) {
       const store = new ChallengeStore();
@@ -92,7 +90,7 @@ describe('ChallengeStore', () => {
   });
 });
 
-test('pingPathFor (§3.4)', () => {
+test('pingPathFor', () => {
   assert.equal(pingPathFor('/v2/library/alpine/manifests/latest'), '/v2/');
   assert.equal(pingPathFor('/v2/'), '/v2/');
   assert.equal(pingPathFor('/prefix/v2/x/blobs/sha256:1'), '/prefix/v2/');

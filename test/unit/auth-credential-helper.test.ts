@@ -5,8 +5,6 @@
  * `cli/config/credentials/native_store_test.go` and `cli/config/configfile/file_test.go`
  * (https://github.com/docker/cli/tree/master/cli/config); the rules are in
  * docs/docker-rules.md#credentials.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,7 +101,7 @@ function installFakeHelper(name = 'gantrytest'): FakeHelper {
   };
 }
 
-describe('credential helper protocol (§4.6, §6.13)', () => {
+describe('credential helper protocol', () => {
   const fake = installFakeHelper();
   const helper = new CredentialHelper(fake.name, { env: fake.env });
 
@@ -159,7 +157,7 @@ describe('credential helper protocol (§4.6, §6.13)', () => {
   });
 });
 
-describe('Keychain with credential helpers (§4.3, §4.4, §6.13)', () => {
+describe('Keychain with credential helpers', () => {
   const fake = installFakeHelper();
   const dirs: string[] = [];
   after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

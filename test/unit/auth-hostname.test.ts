@@ -3,14 +3,12 @@
  * `cli/config/credentials/file_store_test.go`
  * (https://github.com/docker/cli/tree/master/cli/config/credentials) and the daemon's variant;
  * the rules are in docs/docker-rules.md#credentials.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { authConfigKey, convertToHostname, convertToHostnameDaemon, DOCKER_HUB_AUTH_KEY, loginKey } from '../../src/auth/hostname.js';
 
-test('convertToHostname: docker/cli file_store_test table (§6.12)', () => {
+test('convertToHostname: docker/cli file_store_test table', () => {
   const rows: [string, string][] = [
     ['127.0.0.1', '127.0.0.1'],
     ['::1', '::1'],
@@ -37,7 +35,7 @@ test('convertToHostname: docker/cli file_store_test table (§6.12)', () => {
   for (const [input, want] of rows) assert.equal(convertToHostname(input), want, input);
 });
 
-test('the daemon variant strips only http(s):// and cuts at the first slash (§3.5)', () => {
+test('the daemon variant strips only http(s):// and cuts at the first slash', () => {
   assert.equal(convertToHostnameDaemon('https://registry.example.com/v1/'), 'registry.example.com');
   assert.equal(convertToHostnameDaemon('http://localhost:8000/v1/'), 'localhost:8000');
   assert.equal(convertToHostnameDaemon('example.com/v1/'), 'example.com');

@@ -4,8 +4,6 @@
  * (https://github.com/docker/cli/tree/master/cli/config) and moby's `auth_test.go`
  * (https://github.com/moby/moby/tree/master/daemon/pkg/registry); the rules are in
  * docs/docker-rules.md#credentials and #login-and-logout.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +28,7 @@ const file = (dir: string): string => readFileSync(join(dir, 'config.json'), 'ut
 const NO_ENV = { HOME: root } as NodeJS.ProcessEnv;
 const load = (dir: string, env: NodeJS.ProcessEnv = NO_ENV): Promise<Keychain> => Keychain.load({ configDir: dir, env });
 
-describe('config.json (§4.1, §4.2, §6.13)', () => {
+describe('config.json', () => {
   test('the config dir: option > DOCKER_CONFIG > ~/.docker', () => {
     assert.equal(configDirectory({ configDir: '/a', env: { DOCKER_CONFIG: '/b' } }), '/a');
     assert.equal(configDirectory({ env: { DOCKER_CONFIG: '/b' } }), '/b');
@@ -96,7 +94,7 @@ describe('config.json (§4.1, §4.2, §6.13)', () => {
   });
 });
 
-describe('writes (§4.2)', () => {
+describe('writes', () => {
   test('a new file: dir 0700, file 0600, Docker layout; logout of the last entry leaves {"auths": {}}', async () => {
     const dir = join(root, `fresh${++n}`, 'nested');
     const kc = await load(dir);
@@ -157,7 +155,7 @@ describe('writes (§4.2)', () => {
   });
 });
 
-describe('resolution (§3.5, §6.8)', () => {
+describe('resolution', () => {
   test('Docker Hub by its key; other indexes never get the Hub entry', async () => {
     const dir = configDir({ auths: { testIndex: { auth: 'dGVzdDpwdw==' }, [DOCKER_HUB_AUTH_KEY]: { auth: 'aHViOnB3' } } });
     const kc = await load(dir);
@@ -181,7 +179,7 @@ describe('resolution (§3.5, §6.8)', () => {
     }
   }
 
-  test('logout removes the given, host, http:// and https:// forms (§4.7)', async () => {
+  test('logout removes the given, host, http:// and https:// forms', async () => {
     const auths = { 'r.example:5000': { auth: 'dTpw' }, 'http://r.example:5000': { auth: 'dTpw' }, 'https://r.example:5000': { auth: 'dTpw' }, 'https://r.example:5000/v2/': { auth: 'dTpw' }, 'keep.example': { auth: 'dTpw' } };
     const dir = configDir({ auths });
     const { removed } = await (await load(dir)).erase('https://r.example:5000/v2/');
@@ -189,7 +187,7 @@ describe('resolution (§3.5, §6.8)', () => {
     assert.deepEqual(Object.keys((JSON.parse(file(dir)) as { auths: object }).auths), ['keep.example']);
   });
 
-  test('DOCKER_AUTH_CONFIG is read first and merged with the file (§6.13)', async () => {
+  test('DOCKER_AUTH_CONFIG is read first and merged with the file', async () => {
     const dir = configDir({ auths: { 'file.example': { auth: 'dTpw' }, 'env.example.test': { auth: 'dTpw' } } });
     const env = { DOCKER_AUTH_CONFIG: '{"auths":{"env.example.test":{"auth":"ZW52X3VzZXI6ZW52X3Bhc3M="}}}' };
     const kc = await load(dir, env);

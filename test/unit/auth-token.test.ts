@@ -4,8 +4,6 @@
  * `HandleErrorResponse` (`internal/client/errors.go`), both in
  * https://github.com/distribution/distribution/tree/main/internal/client; the rules are in
  * docs/docker-rules.md#token-auth.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,7 +77,7 @@ describe('TokenCache', () => {
   const key = tokenCacheKey({ realm: 'https://auth/token', service: 'registry', scopes: [repositoryScope('some/registry', ['pull', 'push'])] });
 
   for (const withIssuedAt of [false, true]) {
-    test(`expires_in 3001 with a clock moving 1000 s per request: one exchange until t=4000 (§6.11${withIssuedAt ? ', issued_at' : ''})`, async () => {
+    test(`expires_in 3001 with a clock moving 1000 s per request: one exchange until t=4000${withIssuedAt ? ' (issued_at)' : ''}`, async () => {
       let t = 0;
       const cache = new TokenCache({ now: () => new Date(t * 1000) });
       let exchanges = 0;
@@ -147,7 +145,7 @@ describe('TokenCache', () => {
   });
 });
 
-describe('authErrorFromResponse (HandleErrorResponse, §3.4)', () => {
+describe('authErrorFromResponse (HandleErrorResponse)', () => {
   const json = { 'content-type': 'application/json' };
   const rows: [string, number, Record<string, string>, string, string, string][] = [
     ['bearer invalid_token', 401, { 'www-authenticate': 'Bearer realm="r",error="invalid_token"' }, '', 'UNAUTHORIZED', 'unauthorized: authentication required'],

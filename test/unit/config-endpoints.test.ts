@@ -3,8 +3,6 @@
  * registries (moby's `TestMirrorEndpointLookup` and the lookup it tests, in
  * https://github.com/moby/moby/tree/master/daemon/pkg/registry); the rules are in
  * docs/docker-rules.md#insecure-registries-and-endpoint-order.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +25,7 @@ function show(endpoints: APIEndpoint[]): string[] {
   );
 }
 
-describe('lookupEndpoints (§3.2, §6.7 TestMirrorEndpointLookup)', () => {
+describe('lookupEndpoints (moby TestMirrorEndpointLookup)', () => {
   test('mirrors are used for pulls and never for push or login', async () => {
     const config = ServiceConfig.create({ mirrors: ['https://my.mirror'], lookup });
     const pull = await lookupEndpoints(config, 'docker.io', { purpose: 'pull' });

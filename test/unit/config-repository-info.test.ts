@@ -1,8 +1,7 @@
 // moby's TestParseRepositoryInfo (v28.5.2, `registry/registry_test.go`:
 // https://github.com/moby/moby/blob/v28.5.2/registry/registry_test.go): a reference's index
 // (name, official, secure) and names, with "secure" from the service configuration's loopback
-// rule (DNS mocked). The `§6.3` in the test name is a section tag of the notes this suite was
-// first ported from; those notes are not part of this repository.
+// rule (DNS mocked).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceConfig } from '../../src/config/index.js';
@@ -51,7 +50,7 @@ const rows: Row[] = [
   hub('index.docker.io/ubuntu-12.04-base', 'library/ubuntu-12.04-base', 'ubuntu-12.04-base'),
 ];
 
-describe('repository info (§6.3 TestParseRepositoryInfo)', () => {
+describe('repository info (moby TestParseRepositoryInfo)', () => {
   for (const [input, indexName, official, secure, remote, familiar, canonical] of rows) {
     test(input, async () => {
       const repo = Reference.parse(input).repository;

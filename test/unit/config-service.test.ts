@@ -4,8 +4,6 @@
  * `TestValidateIndexName`, ported by name from
  * https://github.com/moby/moby/tree/master/daemon/pkg/registry; the rules are in
  * docs/docker-rules.md#insecure-registries-and-endpoint-order.
- * A `§` number in a test name is a section tag of the notes this suite was first ported from;
- * those notes are not part of this repository, and the sources above replace them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +42,7 @@ function configError(message: string | RegExp) {
   };
 }
 
-describe('isSecureIndex (§6.1 TestIsSecureIndex)', () => {
+describe('isSecureIndex (moby TestIsSecureIndex)', () => {
   const rows: [string, string[] | undefined, boolean][] = [
     ['docker.io', undefined, true],
     ['example.com', [], true],
@@ -104,7 +102,7 @@ describe('isSecureIndex (§6.1 TestIsSecureIndex)', () => {
   });
 });
 
-describe('newIndexInfo (§6.2 TestNewIndexInfo)', () => {
+describe('newIndexInfo (moby TestNewIndexInfo)', () => {
   const hub = { name: 'docker.io', mirrors: [] as string[], secure: true, official: true };
 
   test('empty configuration', async () => {
@@ -159,7 +157,7 @@ describe('newIndexInfo (§6.2 TestNewIndexInfo)', () => {
   });
 });
 
-describe('validateMirror (§6.4 TestValidateMirror)', () => {
+describe('validateMirror (moby TestValidateMirror)', () => {
   const valid: [string, string][] = [
     ['http://mirror-1.example.com', 'http://mirror-1.example.com/'],
     ['http://mirror-1.example.com/', 'http://mirror-1.example.com/'],
@@ -241,7 +239,7 @@ describe('validateMirror (§6.4 TestValidateMirror)', () => {
   });
 });
 
-describe('loadInsecureRegistries and ServiceConfig.create (§6.5)', () => {
+describe('loadInsecureRegistries and ServiceConfig.create', () => {
   const accepted: [string, string][] = [
     ['127.0.0.1', '127.0.0.1'],
     ['127.0.0.1:8080', '127.0.0.1:8080'],
@@ -312,7 +310,7 @@ describe('loadInsecureRegistries and ServiceConfig.create (§6.5)', () => {
   });
 });
 
-describe('validateIndexName (§6.6)', () => {
+describe('validateIndexName', () => {
   const valid: [string, string][] = [
     ['index.docker.io', 'docker.io'],
     ['example.com', 'example.com'],

@@ -12,7 +12,9 @@ import type { AccessEntry } from './jwt.js';
 
 /** A grant rule: repositories matching `repository` (exact, or a glob where `*` matches anything) get `actions`. */
 export interface AccessRule {
+  /** A repository name (`team/app`), or a glob whose `*` matches any run of characters, `/` included (`team/*`). */
   repository: string;
+  /** The actions granted on matching repositories; `*` stands for `pull`, `push` and `delete` (and `*` itself). */
   actions: ('pull' | 'push' | 'delete' | '*')[];
 }
 

@@ -20,12 +20,19 @@ import { algorithmFor, signJwt, verifyJwt, type AccessEntry, type TokenClaims } 
 import { libtrustKeyId } from './key-id.js';
 import { TokenRequestError, parseTokenRequest, unauthorized, type TokenCredentials } from './request.js';
 
+/** A user of a {@link TokenIssuer}: the password they log in with and the access they may be granted. */
 export interface TokenIssuerUser {
   /** A bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`) or, for tests, the plain password. */
   password: string;
+  /** The user's grant rules, added to the `anonymous` ones; what they ask for beyond these is left out of the token. */
   access: AccessRule[];
 }
 
+/**
+ * The options of a {@link TokenIssuer}. A missing `issuer` or `service`, a `signingKeyPem` that is
+ * not a P-256 or RSA private key, or a `ttlSeconds` that is not a positive integer is a
+ * `ConfigError` (code `INVALID_CONFIG`).
+ */
 export interface TokenIssuerOptions {
   /** `iss` claim; must equal the registry's `auth.token.issuer`. */
   issuer: string;
@@ -35,6 +42,7 @@ export interface TokenIssuerOptions {
   signingKeyPem: string;
   /** The signing key's certificate, kept for callers that write the `rootcertbundle`. */
   certificatePem?: string;
+  /** The users who may log in (password or refresh token), keyed by user name. Default none. */
   users?: Record<string, TokenIssuerUser>;
   /** What anyone gets without credentials (and authenticated users on top of their own rules). */
   anonymous?: AccessRule[];
@@ -46,8 +54,11 @@ export interface TokenIssuerOptions {
   now?: () => number;
 }
 
+/** What {@link TokenIssuer.verify} reads from a valid token. */
 export interface VerifiedToken {
+  /** The `sub` claim: the user the token was issued to, `''` for an anonymous token. */
   subject: string;
+  /** The `access` claim: what the token grants, per resource (empty when the claim is missing). */
   access: AccessEntry[];
 }
 
@@ -75,8 +86,11 @@ export function exchangeStatsKey(subject: string, scopes: readonly Scope[]): str
  * verifies, given the signing key's certificate in its `rootcertbundle`.
  */
 export class TokenIssuer {
+  /** The `iss` claim of its tokens (`options.issuer`); `verify` refuses tokens with another. */
   readonly issuer: string;
+  /** The `aud` claim of its tokens (`options.service`), and the only `service` its endpoint accepts (400 otherwise). */
   readonly service: string;
+  /** The signing key's certificate for a registry's `rootcertbundle`; undefined when `options.certificatePem` was not given. */
   readonly certificatePem: string | undefined;
   /** Token exchanges per (subject, scope set), keyed by `exchangeStatsKey`. */
   readonly stats = new Map<string, number>();

@@ -13,8 +13,11 @@ export type JwtAlgorithm = 'ES256' | 'RS256';
 
 /** One entry of the `access` claim: what the token allows on one resource. */
 export interface AccessEntry {
+  /** The kind of resource: `repository`, or `registry` for the catalog. */
   type: string;
+  /** The resource: a repository name (`team/app`), or `catalog`. */
   name: string;
+  /** The actions granted on it (`pull`, `push`, `delete`, `*`); a {@link TokenIssuer} leaves out resources with none. */
   actions: string[];
 }
 
