@@ -52,14 +52,22 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** Options for a {@link GantryError}: its cause and whether a retry can help. */
 export interface GantryErrorOptions {
+  /** The underlying error, kept as the standard `Error.cause`; left unset when undefined. */
   cause?: unknown;
   /** Whether repeating the same request may succeed (connection resets, 503, 429). */
   retryable?: boolean;
 }
 
+/**
+ * The error class of everything gantry throws. Switch on {@link GantryError.code | code}
+ * (or `instanceof` a subclass such as {@link RegistryError}), never on the message.
+ */
 export class GantryError extends Error {
+  /** The stable {@link ErrorCode} that says what kind of failure this is. */
   readonly code: ErrorCode;
+  /** Whether repeating the same request may succeed (connection resets, 503, 429). Default `false`. */
   readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: GantryErrorOptions = {}) {

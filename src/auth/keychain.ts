@@ -46,7 +46,12 @@ export interface EraseResult {
   /** The keys whose credentials were removed (file entry or helper). */
   removed: string[];
   /** Per-key failures; the CLI warns only when nothing could be removed (Docker's rule). */
-  failures: { /** The key a credential helper failed to erase. */ key: string; /** The helper's error message. */ message: string }[];
+  failures: {
+    /** The key a credential helper failed to erase. */
+    key: string;
+    /** The helper's error message. */
+    message: string
+  }[];
 }
 
 /** Options for `Keychain.load`: where config.json is, and the credential-helper time limit. */
@@ -64,6 +69,11 @@ export function unencryptedWarning(file: string): string {
   return `WARNING! Your credentials are stored unencrypted in '${file}'.`;
 }
 
+/**
+ * Docker's credential store as the local Docker sees it: `DOCKER_AUTH_CONFIG`, config.json and
+ * its credential helpers, picked per registry by Docker's rules. Made by `Keychain.load`;
+ * failures have code `CREDENTIALS`.
+ */
 export class Keychain implements CredentialSource {
   readonly #options: KeychainOptions;
   #config: DockerConfigFile;

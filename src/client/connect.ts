@@ -15,7 +15,12 @@ export interface RegistryAccessOptions extends TransportOptions {
   /** Docker config directory for stored credentials (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
   readonly configDir?: string;
   /** Credentials to use instead of the stored ones (`--creds user:pass`), or any CredentialSource. */
-  readonly credentials?: { username: string; password: string } | CredentialSource;
+  readonly credentials?: {
+    /** The user name. */
+    username: string;
+    /** The password or access token. */
+    password: string
+  } | CredentialSource;
   /** Send no credentials at all. */
   readonly anonymous?: boolean;
 }

@@ -21,6 +21,7 @@ import { errorFromResponse, expectStatus, InvalidResponseError, translatePullErr
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { RepositoryClient } from './registry-client.js';
 
+/** Options for a manifest GET or HEAD: the media types to accept, a platform to resolve an index to, a signal. */
 export interface GetManifestOptions {
   /** Media types to accept, best first. Default: ACCEPT_MANIFESTS (OCI and Docker, schema 1 last). */
   readonly accept?: readonly string[];
@@ -29,36 +30,49 @@ export interface GetManifestOptions {
    * Platform) instead; the index comes back as `index`.
    */
   readonly platform?: Platform | string;
+  /** Cancels the request when it fires. */
   readonly signal?: AbortSignal;
 }
 
+/** A manifest as downloaded and checked: its bytes hash to `digest` (and to the digest asked for, if any). */
 export interface ManifestResult {
   /** The parsed manifest; it carries the raw `bytes`, the `digest` of those bytes and the `mediaType`. */
   readonly manifest: Manifest;
+  /** The manifest's bytes exactly as received (at most 4 MiB). */
   readonly bytes: Buffer;
+  /** The digest of `bytes`. */
   readonly digest: Digest;
+  /** The manifest's media type: its `mediaType` field, else the Content-Type, else inferred from its shape. */
   readonly mediaType: string;
   /** The descriptor that points at this manifest. */
   readonly descriptor: Descriptor;
   /** The index the manifest was chosen from, when a platform was asked for and the target was an index. */
   readonly index?: IndexManifest;
+  /** The rate limit the registry announced with this answer; undefined when it sent none. */
   readonly rateLimit?: RateLimit;
 }
 
+/** What a manifest HEAD told without a body; a field the registry did not send is undefined. */
 export interface ManifestHead {
   /** From `Docker-Content-Digest`, or the digest asked for; undefined when a tag's HEAD did not say. */
   readonly digest: Digest | undefined;
+  /** The Content-Type's media type (parameters dropped); undefined when the registry sent none. */
   readonly mediaType: string | undefined;
+  /** The manifest's size in bytes, from `Content-Length`; undefined when absent or not a number. */
   readonly size: number | undefined;
+  /** The rate limit the registry announced with this answer; undefined when it sent none. */
   readonly rateLimit?: RateLimit;
 }
 
+/** What a manifest PUT stored. */
 export interface PutManifestResult {
+  /** The digest of the bytes pushed, computed here; a `Docker-Content-Digest` the registry sent in the same algorithm agreed with it. */
   readonly digest: Digest;
   /** The `Location` the registry answered with. */
   readonly location?: string;
   /** `OCI-Subject`: the registry indexed the manifest's subject for the referrers API. */
   readonly subject?: string;
+  /** The rate limit the registry announced with this answer; undefined when it sent none. */
   readonly rateLimit?: RateLimit;
 }
 

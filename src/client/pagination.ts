@@ -37,6 +37,7 @@ export const MAX_COLLECTED_LIST_BYTES = 32 * 1024 * 1024;
 /** The most names a collecting helper gathers, however short (empty names cost memory too). */
 export const MAX_COLLECTED_LIST_ENTRIES = 1_000_000;
 
+/** Options for a tag or catalog listing: page size, where to start, a page limit, a signal; checked at once (code `INVALID_OPTION`). */
 export interface ListOptions {
   /** Page size (`n`), a positive integer. Default: the registry's own (distribution: 100 for the catalog, all tags). */
   readonly n?: number;
@@ -44,16 +45,20 @@ export interface ListOptions {
   readonly last?: string;
   /**
    * Pages followed at most; one more `Link` fails with code `TOO_LARGE`. Default
-   * MAX_LIST_PAGES. A `Link` to a page already followed fails at once (`INVALID_RESPONSE`).
+   * 100 000 (MAX_LIST_PAGES). A `Link` to a page already followed fails at once (`INVALID_RESPONSE`).
    */
   readonly maxPages?: number;
+  /** Cancels the listing's requests when it fires. */
   readonly signal?: AbortSignal;
 }
 
+/** One page of a listing, as one registry response gave it. */
 export interface ListPage {
+  /** The names on this page (tags, or repository names for the catalog), in the registry's order; empty when it listed none. */
   readonly items: readonly string[];
   /** The URL of the next page, when the registry gave one. */
   readonly next?: URL;
+  /** The rate limit the registry announced with this page; undefined when it sent none. */
   readonly rateLimit?: RateLimit;
 }
 

@@ -23,22 +23,32 @@ const NO_API = new Set([400, 404, 405]);
 /** Referrers pages followed at most. */
 export const MAX_REFERRERS_PAGES = 1000;
 
+/** Options for a referrers listing: an `artifactType` filter and a signal. */
 export interface ReferrersOptions {
   /** Only referrers with this `artifactType`. */
   readonly artifactType?: string;
+  /** Cancels the listing's requests when it fires. */
   readonly signal?: AbortSignal;
 }
 
+/** The manifests that refer to a digest (their `subject`), and where the list came from. */
 export interface ReferrersResult {
+  /** The referrers' descriptors, filtered by `artifactType` when one was asked for; empty when there are none. */
   readonly manifests: readonly Descriptor[];
   /** `api`: the referrers API answered; `tag`: the `sha256-<hex>` tag index was read (or is absent). */
   readonly source: 'api' | 'tag';
+  /** The latest rate limit the registry announced while listing; undefined when it sent none. */
   readonly rateLimit?: RateLimit;
 }
 
-/** The referrers tag of the tag schema: `sha256:abc…` → `sha256-abc…`. */
+/**
+ * The referrers tag of the tag schema, `<alg>-<ref>`: `sha256:abc…` → `sha256-abc…`, the
+ * algorithm cut to 32 characters and the encoded digest to 64, so that a sha512 subject still
+ * makes a valid tag (at most 128 characters). See "Referrers Tag Schema" in
+ * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+ */
 export function referrersTag(digest: Digest): string {
-  return `${digest.algorithm}-${digest.encoded}`;
+  return `${digest.algorithm.slice(0, 32)}-${digest.encoded.slice(0, 64)}`;
 }
 
 function filter(manifests: readonly Descriptor[], artifactType: string | undefined): Descriptor[] {

@@ -12,6 +12,7 @@
 import type { Readable } from 'node:stream';
 import type { EndpointPurpose } from '../config/endpoints.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { InvalidOptionError } from '../options.js';
 import { Digest } from '../ref/digest.js';
 import { repositoryScope, type Scope } from '../ref/scope.js';
 import { Reference, Repository } from '../ref/reference.js';
@@ -34,6 +35,7 @@ import { referrers, type ReferrersOptions, type ReferrersResult } from './referr
 import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 
+/** Options for `RegistryClient.create`: the registry, the transport (shared or its own) and what the client is for. */
 export interface RegistryClientOptions {
   /** The registry as it appears in references: `host[:port]`, or `docker.io` for Docker Hub. */
   readonly host: string;
@@ -76,8 +78,8 @@ export class RegistryClient {
   private negotiation: Promise<PingResult> | undefined;
 
   private constructor(options: RegistryClientOptions) {
-    if (!options.host || /[/\s]/.test(options.host)) {
-      throw new TypeError(`RegistryClient: host must be host[:port] without scheme or path, got ${JSON.stringify(options.host)}`);
+    if (typeof options?.host !== 'string' || !options.host || /[/\s]/.test(options.host)) {
+      throw new InvalidOptionError('RegistryClient.create', 'host', options?.host, 'a registry host[:port] without scheme or path');
     }
     this.host = options.host;
     this.purpose = options.purpose ?? 'pull';

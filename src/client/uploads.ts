@@ -47,25 +47,30 @@ const NEEDS_CHUNKS = new Set([413, 416]);
 /** Opens the blob's bytes from `offset`. Called again when a session restarts (offset 0) or resumes at the registry's `Range`. */
 export type OpenBlobStream = (offset: number) => Readable | Promise<Readable>;
 
+/** Options for a blob upload: chunking, a repository to mount from, progress, verification, a signal. */
 export interface UploadOptions {
   /** Upload in chunks of this many bytes (raised to the registry's `OCI-Chunk-Min-Length`). */
   readonly chunkSize?: number;
   /** A repository on the same registry that may hold the blob: try a cross-repository mount first. */
   readonly mountFrom?: string | Repository;
+  /** Cancels the upload when it fires. */
   readonly signal?: AbortSignal;
   /** Reports bytes the registry has confirmed (for progress). */
   readonly onProgress?: (uploaded: number) => void;
   /**
    * Hash a streamed (PATCH) upload on its way out and fail before the commit when it is not
    * the blob it claims to be (default true). False leaves the check to the registry, which
-   * verifies the digest on every commit anyway: the copy engine's registry destination does
-   * that, so a copy or push hashes no byte on the client (bench: sha256 runs at ~0.4 GiB/s
-   * on the bench machine and was the largest CPU cost of a copy).
+   * verifies the digest on every commit anyway, and saves the client's CPU (bench: sha256
+   * runs at ~0.4 GiB/s on the bench machine and was the largest CPU cost of a copy). The copy
+   * engine's registry destination keeps it on: that upload is the one client-side hash of a
+   * blob it copies.
    */
   readonly verify?: boolean;
 }
 
+/** How a blob reached the repository. */
 export interface UploadResult {
+  /** `exists`: it was already there; `mounted`: mounted from `mountFrom`; `uploaded`: its bytes were sent. */
   readonly status: 'exists' | 'mounted' | 'uploaded';
   /** Sessions used (1 unless a session failed and was restarted); 0 when nothing was sent. */
   readonly sessions: number;

@@ -14,14 +14,21 @@ export const DEFAULT_DAEMON_CONFIG_FILE = '/etc/docker/daemon.json';
 
 /** The daemon's `proxies` section (Docker 23+). Values may hold credentials: never log them. */
 export interface DaemonProxies {
+  /** `proxies.http-proxy`, as written; undefined when absent. */
   httpProxy?: string;
+  /** `proxies.https-proxy`, as written; undefined when absent. */
   httpsProxy?: string;
+  /** `proxies.no-proxy`, as written; undefined when absent. */
   noProxy?: string;
 }
 
+/** The registry settings read from a daemon.json; every other key of the file is ignored. */
 export interface DaemonConfig {
+  /** `insecure-registries`, as written (not yet validated); empty when absent. */
   insecureRegistries: string[];
+  /** `registry-mirrors`, as written (not yet validated); empty when absent. */
   mirrors: string[];
+  /** The `proxies` section; undefined when the file has none. */
   proxies?: DaemonProxies;
 }
 
@@ -83,6 +90,7 @@ export function parseDaemonConfig(path: string, text: string): DaemonConfig {
   return config;
 }
 
+/** Where {@link serviceConfigFrom} takes its settings: a daemon.json plus the {@link ServiceOptions} given here. */
 export interface ServiceConfigSources extends ServiceOptions {
   /** A daemon.json to read; default `/etc/docker/daemon.json` if it exists; `false` reads none. */
   daemonConfigFile?: string | false;

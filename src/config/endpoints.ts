@@ -19,6 +19,7 @@ export const DEFAULT_V2_REGISTRY = `https://${DEFAULT_REGISTRY_HOST}`;
 /** What the endpoints are for: only pulls may use mirrors. */
 export type EndpointPurpose = 'pull' | 'push' | 'login';
 
+/** One place to send a registry's requests, as tried in order: its base URL, `certs.d` name and TLS rule. */
 export interface APIEndpoint {
   /**
    * The base URL of the registry API: the origin (`https://host:port/`), or for a mirror

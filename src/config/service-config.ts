@@ -34,6 +34,7 @@ export interface IndexInfo {
   readonly official: boolean;
 }
 
+/** Options for `ServiceConfig.create`: the daemon's `insecure-registries` and `registry-mirrors`, and the DNS lookup for CIDR matching. */
 export interface ServiceOptions {
   /** `insecure-registries`: `host[:port]` or CIDR; `http(s)://` is stripped. Default none. */
   insecureRegistries?: readonly string[];
@@ -160,7 +161,9 @@ export function loadInsecureRegistries(registries: readonly string[]): InsecureR
 export class ServiceConfig {
   /** Per-registry settings by exact name; `docker.io` is always present, secure and official. */
   readonly indexConfigs: ReadonlyMap<string, IndexInfo>;
+  /** The insecure CIDRs, masked (e.g. `10.0.0.0/8`), in configuration order without duplicates; loopback (`::1/128`, `127.0.0.0/8`) is always included. */
   readonly insecureRegistryCIDRs: readonly string[];
+  /** Docker Hub mirror URLs: validated, each with one trailing `/`, duplicates dropped, order kept; empty when none. */
   readonly mirrors: readonly string[];
   readonly #cidrs: readonly IpPrefix[];
   readonly #lookup: HostLookup;

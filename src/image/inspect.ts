@@ -19,35 +19,61 @@ import { isPlatformOption, PLATFORM_EXPECTED } from './copy.js';
 /** The largest image config read. Real ones are a few KiB; some carry long histories. */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
+/** One layer of an inspected image, as its manifest lists it. */
 export interface InspectLayer {
+  /** The layer's digest, e.g. `sha256:…`. */
   readonly digest: string;
+  /** The layer blob's size in bytes, as stored (compressed when its media type is). */
   readonly size: number;
+  /** The layer's media type, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`. */
   readonly mediaType: string;
 }
 
+/** What {@link inspect} found: the manifest the location names, its platforms if it is an index, its layers and config if it is an image. */
 export interface InspectResult {
+  /** The location as gantry names it, e.g. `docker://ubuntu:22.04` or `oci:/path:tag`. */
   readonly name: string;
+  /** The digest of the manifest the location names, e.g. `sha256:…`. */
   readonly digest: string;
+  /** That manifest's media type. */
   readonly mediaType: string;
   /** The manifest bytes as served. */
   readonly raw: Buffer;
   /** For an index: its platforms with their manifest digests. */
-  readonly platforms?: readonly { platform: string; digest: string; mediaType: string; size: number }[];
+  readonly platforms?: readonly {
+    /** `os/arch[/variant]`, e.g. `linux/arm64/v8`; `unknown` when the entry names no platform. */
+    platform: string;
+    /** The platform manifest's digest. */
+    digest: string;
+    /** The platform manifest's media type. */
+    mediaType: string;
+    /** The platform manifest's size in bytes. */
+    size: number
+  }[];
   /** For a single image (or the platform chosen from an index). */
   readonly image?: {
+    /** The image manifest's digest. */
     readonly digest: string;
+    /** The platform chosen from the index, `os/arch[/variant]`; undefined for a single image or an entry that names none. */
     readonly platform?: string;
+    /** The image's layers, in the manifest's order. */
     readonly layers: readonly InspectLayer[];
+    /** The sum of the layer sizes in bytes (the config not included). */
     readonly size: number;
+    /** The config blob's digest. */
     readonly configDigest: string;
+    /** What the config says, parsed. */
     readonly config: ImageConfig;
+    /** The config blob's bytes, verified against its size and digest (at most 8 MiB). */
     readonly configRaw: Buffer;
   };
 }
 
+/** Options for {@link inspect}: a platform to inspect within an index, and registry access. */
 export interface InspectOptions {
   /** With an index, also inspect this platform's image. */
   readonly platform?: string | Platform;
+  /** How to reach the registry (TLS, credentials) when the location is one; unused for `oci:` and `docker-archive:`. */
   readonly access?: RegistryAccessOptions;
 }
 

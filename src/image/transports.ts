@@ -12,10 +12,33 @@ import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
+/**
+ * Where an image lives, as {@link parseImageLocation} reads it: an image in a registry, an OCI
+ * image layout directory, or a `docker save` tarball. Switch on `transport`.
+ */
 export type ImageLocation =
-  | { readonly transport: 'docker'; readonly reference: Reference }
-  | { readonly transport: 'oci'; readonly dir: string; readonly tag?: string }
-  | { readonly transport: 'docker-archive'; readonly file: string; readonly reference?: string };
+  | {
+      /** `docker`: an image in a registry. */
+      readonly transport: 'docker';
+      /** The image's reference; `latest` is added when it is opened if it names neither tag nor digest. */
+      readonly reference: Reference
+    }
+  | {
+      /** `oci`: an OCI image layout directory. */
+      readonly transport: 'oci';
+      /** The layout's directory, as written. */
+      readonly dir: string;
+      /** The image's tag in the layout; undefined when none was given. */
+      readonly tag?: string
+    }
+  | {
+      /** `docker-archive`: a `docker save` tarball. */
+      readonly transport: 'docker-archive';
+      /** The tarball's path, as written. */
+      readonly file: string;
+      /** The image's reference in the archive, as written (not parsed); undefined when none was given. */
+      readonly reference?: string
+    };
 
 /** Parses `docker://REF`, `REF`, `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`. */
 export function parseImageLocation(spec: string): ImageLocation {
@@ -43,6 +66,7 @@ export function parseImageLocation(spec: string): ImageLocation {
   return { transport: 'docker', reference: Reference.parse(ref) };
 }
 
+/** The location in skopeo's spelling: `docker://` and the familiar reference (e.g. `docker://ubuntu:22.04`), `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`. */
 export function formatImageLocation(loc: ImageLocation): string {
   if (loc.transport === 'docker') return `docker://${loc.reference.familiar()}`;
   if (loc.transport === 'oci') return `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}`;
@@ -87,6 +111,7 @@ export async function openDestination(loc: ImageLocation, access: RegistryAccess
   return { value, registry, close: () => registry.close() };
 }
 
+/** Options for {@link copy}: the {@link CopyOptions} of the copy itself, plus registry access for each side. */
 export interface CopyImagesOptions extends CopyOptions {
   /** Registry access for the source side. */
   readonly source?: RegistryAccessOptions;

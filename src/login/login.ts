@@ -70,6 +70,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
   if (server !== undefined && typeof server !== 'string') throw new InvalidOptionError('login', 'server', server, 'a registry address or undefined for Docker Hub');
   checkOptions('login', credentials).string('username').check('password', (v) => typeof v === 'string', 'a string');
   if (typeof credentials?.username !== 'string') throw new InvalidOptionError('login', 'username', credentials?.username, 'a non-empty string');
+  if (typeof credentials.password !== 'string') throw new InvalidOptionError('login', 'password', credentials.password, 'a string');
   checkOptions('login', options).string('configDir').boolean('noStore');
   const registry = loginRegistryHost(server);
   let refreshToken: string | undefined;
@@ -98,7 +99,8 @@ export async function login(server: string | undefined, credentials: LoginCreden
     await res.body.dump();
     let stored: StoreResult | undefined;
     if (!options.noStore) {
-      const keychain = await Keychain.load(options.configDir ? { configDir: options.configDir } : {});
+      // The same environment as the requests: DOCKER_CONFIG and credential helpers' PATH from `options.env`.
+      const keychain = await Keychain.load({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
       stored = await keychain.store(server ?? DOCKER_HUB_AUTH_KEY, refreshToken ? { username: credentials.username, identityToken: refreshToken } : { username: credentials.username, password: credentials.password });
     }
     return { status: LOGIN_SUCCEEDED, registry, url: url.href, identityToken: refreshToken !== undefined, ...(stored ? { stored } : {}) };

@@ -8,21 +8,33 @@ import type { Digest } from '../ref/digest.js';
 import { isJsonObject, parseDigestField, parseJsonObject } from './descriptor.js';
 import type { JsonObject } from './descriptor.js';
 
+/** One entry of the config's `history`: how a layer (or an empty step) was made. */
 export interface HistoryEntry {
+  /** `created`: when the step ran, as written (an RFC 3339 date-time); undefined when absent. */
   created?: string;
+  /** `created_by`: the command that made the step; undefined when absent. */
   createdBy?: string;
+  /** `comment`; undefined when absent. */
   comment?: string;
+  /** `empty_layer`: true when the step added no layer; undefined when absent. */
   emptyLayer?: boolean;
 }
 
+/** The fields of an image config that gantry reads; a field of the wrong type is left out. */
 export interface ImageConfig {
+  /** `created`: when the image was built, as written (an RFC 3339 date-time); undefined when absent. */
   created?: string;
+  /** `architecture`, e.g. `amd64`; undefined when absent. */
   architecture?: string;
+  /** `os`, e.g. `linux`; undefined when absent. */
   os?: string;
+  /** `variant`, e.g. `v8` for arm64; undefined when absent. */
   variant?: string;
+  /** `config.Labels` (string values only); empty when there are none. */
   labels: Record<string, string>;
   /** `rootfs.diff_ids`: the digests of the uncompressed layers, in order. */
   diffIds: Digest[];
+  /** `history`, in order (entries that are not objects are skipped); empty when absent. */
   history: HistoryEntry[];
 }
 

@@ -17,33 +17,49 @@ import { MediaType, isImageManifest, isIndex, isSchema1 } from './media-types.js
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 interface ManifestBase {
+  /** The media type: the body's `mediaType`, else the Content-Type it was served with, else inferred from its shape. */
   mediaType: string;
   /** The exact bytes; the digest covers them. */
   bytes: Buffer;
+  /** The digest of `bytes` (sha256, or the algorithm of the digest it was asked for by). */
   digest: Digest;
 }
 
+/** An OCI image manifest or a Docker schema 2 manifest (an image, or an OCI artifact). */
 export interface ImageManifest extends ManifestBase {
+  /** Always `'image'`: tells the {@link Manifest} union apart. */
   kind: 'image';
+  /** The descriptor of the config blob. */
   config: Descriptor;
+  /** The descriptors of the layers, in the manifest's order. */
   layers: Descriptor[];
+  /** The manifest this one refers to (OCI 1.1 `subject`, for referrers); undefined when absent. */
   subject?: Descriptor;
+  /** The artifact's type (OCI 1.1 `artifactType`); undefined when the manifest has none. */
   artifactType?: string;
+  /** The manifest's annotations; undefined when it has none. */
   annotations?: Record<string, string>;
 }
 
+/** An OCI image index or a Docker manifest list: descriptors of other manifests, usually one per platform. */
 export interface IndexManifest extends ManifestBase {
+  /** Always `'index'`: tells the {@link Manifest} union apart. */
   kind: 'index';
+  /** The descriptors of the manifests it lists, in its order. */
   manifests: Descriptor[];
+  /** The manifest this one refers to (OCI 1.1 `subject`, for referrers); undefined when absent. */
   subject?: Descriptor;
+  /** The index's annotations; undefined when it has none. */
   annotations?: Record<string, string>;
 }
 
 /** Docker schema 1: carried as bytes, never interpreted (gantry cannot verify its signatures). */
 export interface Schema1Manifest extends ManifestBase {
+  /** Always `'schema1'`: tells the {@link Manifest} union apart. */
   kind: 'schema1';
 }
 
+/** A parsed manifest with its bytes and digest; switch on `kind` (`image`, `index` or `schema1`). */
 export type Manifest = ImageManifest | IndexManifest | Schema1Manifest;
 
 export interface ParseManifestOptions {

@@ -5,27 +5,42 @@
  */
 
 export const MediaType = {
+  /** application/vnd.oci.image.manifest.v1+json: an OCI image manifest. */
   OCI_MANIFEST: 'application/vnd.oci.image.manifest.v1+json',
+  /** application/vnd.oci.image.index.v1+json: an OCI image index (a list of manifests, often one per platform). */
   OCI_INDEX: 'application/vnd.oci.image.index.v1+json',
+  /** application/vnd.oci.image.config.v1+json: an OCI image config blob. */
   OCI_CONFIG: 'application/vnd.oci.image.config.v1+json',
+  /** application/vnd.oci.image.layer.v1.tar: an uncompressed OCI layer. */
   OCI_LAYER: 'application/vnd.oci.image.layer.v1.tar',
+  /** application/vnd.oci.image.layer.v1.tar+gzip: a gzip-compressed OCI layer. */
   OCI_LAYER_GZIP: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  /** application/vnd.oci.image.layer.v1.tar+zstd: a zstd-compressed OCI layer. */
   OCI_LAYER_ZSTD: 'application/vnd.oci.image.layer.v1.tar+zstd',
   /** Deprecated in image-spec 1.1 but still found in Windows images. */
   OCI_LAYER_NONDISTRIBUTABLE: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  /** application/vnd.oci.image.layer.nondistributable.v1.tar+gzip: a gzip-compressed non-distributable layer (deprecated in image-spec 1.1). */
   OCI_LAYER_NONDISTRIBUTABLE_GZIP: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  /** application/vnd.oci.image.layer.nondistributable.v1.tar+zstd: a zstd-compressed non-distributable layer (deprecated in image-spec 1.1). */
   OCI_LAYER_NONDISTRIBUTABLE_ZSTD: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
   /** The two-byte `{}` blob of image-spec 1.1, used as the config of artifacts. */
   OCI_EMPTY: 'application/vnd.oci.empty.v1+json',
 
+  /** application/vnd.docker.distribution.manifest.v2+json: a Docker schema 2 image manifest. */
   DOCKER_MANIFEST: 'application/vnd.docker.distribution.manifest.v2+json',
+  /** application/vnd.docker.distribution.manifest.list.v2+json: a Docker manifest list (one manifest per platform). */
   DOCKER_MANIFEST_LIST: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  /** application/vnd.docker.container.image.v1+json: a Docker image config blob. */
   DOCKER_CONFIG: 'application/vnd.docker.container.image.v1+json',
+  /** application/vnd.docker.image.rootfs.diff.tar: an uncompressed Docker layer. */
   DOCKER_LAYER: 'application/vnd.docker.image.rootfs.diff.tar',
+  /** application/vnd.docker.image.rootfs.diff.tar.gzip: a gzip-compressed Docker layer. */
   DOCKER_LAYER_GZIP: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  /** application/vnd.docker.image.rootfs.foreign.diff.tar.gzip: a gzip-compressed foreign layer, whose blob may be served from its `urls` instead of the registry. */
   DOCKER_FOREIGN_LAYER: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   /** Schema 1 is read as raw bytes only: gantry never builds or verifies its signatures. */
   DOCKER_SCHEMA1_MANIFEST: 'application/vnd.docker.distribution.manifest.v1+json',
+  /** application/vnd.docker.distribution.manifest.v1+prettyjws: a signed Docker schema 1 manifest, read as raw bytes only. */
   DOCKER_SCHEMA1_SIGNED_MANIFEST: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
 } as const;
 export type KnownMediaType = (typeof MediaType)[keyof typeof MediaType];

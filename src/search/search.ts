@@ -27,21 +27,29 @@ export const SEARCH_TIMEOUT_MS = 60_000;
 /** The token scope Docker asks for when searching with an identity token. */
 export const CATALOG_SEARCH_SCOPE: Scope = Object.freeze(registryScope('catalog', ['search']));
 
+/** One repository the index found. */
 export interface SearchResult {
+  /** The repository name as the index lists it, e.g. `ubuntu` or `bitnami/redis`; `''` when missing. */
   readonly name: string;
+  /** Its short description; `''` when it has none. */
   readonly description: string;
+  /** Its number of stars; 0 when the index did not say. */
   readonly starCount: number;
+  /** Whether the index marks it official (a Docker Official Image); false when it did not say. */
   readonly isOfficial: boolean;
   /** Always false: Docker forces it, since Hub's value is deprecated and untrustworthy. */
   readonly isAutomated: boolean;
 }
 
+/** What {@link search} returns: the query the index ran, and its results after the filters. */
 export interface SearchResponse {
   /** The query the index says it ran (the term as given when no request was needed). */
   readonly query: string;
+  /** The results in the index's order, filtered by `filters` (`is-official`, `stars`). */
   readonly results: SearchResult[];
 }
 
+/** Options for {@link search}: `docker search`'s limit and filters, the transport, credentials and a signal. */
 export interface SearchOptions {
   /** Results asked for, 1..100. Default (and 0): 25. */
   readonly limit?: number;
@@ -51,6 +59,7 @@ export interface SearchOptions {
   readonly transportOptions?: TransportOptions;
   /** Where credentials come from, by index (`docker.io`, `host:port`). Default: anonymous. */
   readonly credentials?: CredentialSource;
+  /** Cancels the search when it fires. */
   readonly signal?: AbortSignal;
 }
 

@@ -19,13 +19,19 @@ import { PING_TIMEOUT_MS } from './timeouts.js';
 
 export { PING_TIMEOUT_MS };
 
+/** One try of a ping: an endpoint's `/v2/` URL, with one client certificate or none. */
 export interface PingAttempt {
+  /** The `/v2/` URL tried. */
   readonly url: string;
+  /** The client certificate presented (its file name in the certs.d folder); undefined when none was. */
   readonly clientCertificate?: string;
+  /** The HTTP status it answered; undefined when the try failed. */
   readonly status?: number;
+  /** Why the try failed, without the `METHOD URL: ` prefix; undefined when it got a status. */
   readonly error?: string;
 }
 
+/** What a successful {@link ping} found: the endpoint that answered, its TLS and certs.d facts, and every try. */
 export interface PingResult {
   /** The registry as asked for (`host[:port]`). */
   readonly registry: string;
@@ -37,9 +43,11 @@ export interface PingResult {
   readonly tlsVerified: boolean;
   /** The certs.d folder consulted for this endpoint (also when it does not exist). */
   readonly certsDir: string;
+  /** Whether that certs.d folder exists. */
   readonly certsDirExists: boolean;
   /** The client certificate presented, after any fallback (file name in certsDir). */
   readonly clientCertificate?: string;
+  /** The HTTP status `/v2/` answered with, e.g. 200, or 401 when the registry wants credentials. */
   readonly status: number;
   /** Raw `WWW-Authenticate` values of a 401. */
   readonly challenges: readonly string[];
@@ -143,7 +151,9 @@ function untrusted(err: unknown, host: string, certsDir: string): GantryError {
   );
 }
 
+/** Options for {@link ping}: the {@link TransportOptions} of its own transport, and what the endpoints are for. */
 export interface PingOptions extends TransportOptions {
+  /** Which endpoints to try: `pull` may use Docker Hub mirrors, `push` and `login` never do. Default `push`. */
   readonly purpose?: EndpointPurpose;
 }
 

@@ -10,6 +10,7 @@
  * that redirected there was given.
  */
 
+/** What an origin is to the transport: an endpoint of which registry, and whether a mirror of it. */
 export interface RegistryOrigin {
   /** The registry as the caller named it (`localhost:5000`, `docker.io`). */
   readonly registry: string;
@@ -17,6 +18,7 @@ export interface RegistryOrigin {
   readonly mirror: boolean;
 }
 
+/** The set of origins that are a registry's own endpoints; a layer asks it whether a hop's origin is foreign. */
 export class RegistryOrigins {
   private readonly byOrigin = new Map<string, RegistryOrigin>();
 
@@ -33,6 +35,7 @@ export class RegistryOrigins {
     return this.byOrigin.get(url.origin);
   }
 
+  /** True when `url`'s origin is an endpoint of a registry (a mirror included). */
   has(url: URL): boolean {
     return this.byOrigin.has(url.origin);
   }

@@ -7,6 +7,7 @@
  */
 import { header, type ResponseHeaders } from './types.js';
 
+/** The rate limit a registry announced with an answer (Docker Hub's `ratelimit-*` headers). */
 export interface RateLimit {
   /** Requests allowed in the window. */
   readonly limit: number;

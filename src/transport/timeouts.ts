@@ -16,6 +16,7 @@
  */
 import { checkOptions } from '../options.js';
 
+/** A body slower than `bytesPerSecond` for `windowMs`, while its reader waits, is a stall (curl's `--speed-limit`/`--speed-time`). */
 export interface LowSpeedLimit {
   /** Default 1024 (1 KiB/s). */
   readonly bytesPerSecond: number;
@@ -23,17 +24,30 @@ export interface LowSpeedLimit {
   readonly windowMs: number;
 }
 
+/** Every time limit of the transport, in ms, as in force; a time-out fails with code `TIMEOUT`. */
 export interface Timeouts {
+  /** DNS and TCP connect, in ms. Default 30 000 ms (Docker's dial timeout). */
   readonly connectMs: number;
+  /** The TLS handshake, in ms. Default 10 000 ms. */
   readonly handshakeMs: number;
+  /** The whole of a ping, login or token request, body included, in ms. Default 15 000 ms. */
   readonly pingMs: number;
+  /** Time to the response headers of any other request, in ms. Default 300 000 ms. */
   readonly headersMs: number;
+  /** The longest silence between two chunks of a body, in ms. Default 60 000 ms. */
   readonly bodyIdleMs: number;
   /** `false` turns the low-speed limit off. */
   readonly lowSpeed: LowSpeedLimit | false;
 }
 
-export type TimeoutOptions = Partial<Omit<Timeouts, 'lowSpeed'>> & { readonly lowSpeed?: Partial<LowSpeedLimit> | false };
+/**
+ * The caller's time limits, each over its default: any of the ms fields of {@link Timeouts}
+ * (integers from 1 to 86 400 000, a day) and `lowSpeed`; an invalid one throws code `INVALID_OPTION`.
+ */
+export type TimeoutOptions = Partial<Omit<Timeouts, 'lowSpeed'>> & {
+  /** Either field of the low-speed limit (the other keeps its default), or `false` to turn it off. */
+  readonly lowSpeed?: Partial<LowSpeedLimit> | false
+};
 
 /** Docker's dial timeout. */
 export const CONNECT_TIMEOUT_MS = 30_000;
@@ -75,8 +89,14 @@ export function resolveTimeouts(options: TimeoutOptions | undefined, where: stri
   if (low) {
     checkOptions(where, prefixed(low, 'timeouts.lowSpeed.')).integer('timeouts.lowSpeed.bytesPerSecond', 1).integer('timeouts.lowSpeed.windowMs', 1, DAY_MS);
   }
-  const lowSpeed = low === false ? false : Object.freeze({ ...(DEFAULT_TIMEOUTS.lowSpeed as LowSpeedLimit), ...(low ?? {}) });
-  return Object.freeze({ ...DEFAULT_TIMEOUTS, ...(options ?? {}), lowSpeed });
+  // A field given as `undefined` means "the default", as a missing one does: it must not
+  // wipe the default out (a ping without a deadline).
+  const lowSpeed = low === false ? false : Object.freeze({ ...(DEFAULT_TIMEOUTS.lowSpeed as LowSpeedLimit), ...definedFields(low) });
+  return Object.freeze({ ...DEFAULT_TIMEOUTS, ...definedFields(options), lowSpeed });
+}
+
+function definedFields<T extends object>(o: T | undefined): Partial<T> {
+  return o === undefined ? {} : (Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>);
 }
 
 function prefixed(o: object | undefined, prefix: string): object | undefined {

@@ -38,6 +38,11 @@ import { retry, type RetryPolicy } from './layers/retry.js';
 import { defaultUserAgent, userAgent } from './layers/user-agent.js';
 import { userHeaders } from './layers/user-headers.js';
 
+/**
+ * How requests travel: registry configuration, certs.d, TLS verification, headers, proxies
+ * (from the environment), retries, timeouts and logging. Every entry point takes these; an
+ * option that makes no sense throws a {@link GantryError} with code `INVALID_OPTION` naming it.
+ */
 export interface TransportOptions {
   /** Insecure registries and mirrors. Default: loopback insecure, no mirrors. */
   readonly config?: ServiceConfig;
@@ -59,7 +64,7 @@ export interface TransportOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** DNS lookup override (tests map names to loopback). */
   readonly lookup?: LookupFunction;
-  /** Connections per origin. */
+  /** Connections per origin, an integer from 1 to 1024. Default 8. */
   readonly maxConnectionsPerOrigin?: number;
   /** The `--debug` trail. Lines are already redacted. */
   readonly log?: LogSink;

@@ -9,12 +9,18 @@ import type { Scope } from '../ref/scope.js';
 import type { RegistryOrigins } from './origins.js';
 import type { Timeouts } from './timeouts.js';
 
+/** Request headers: header name to its one value. */
 export type Headers = Record<string, string>;
+/** Response headers as undici gives them: lower-case names; a repeated header is an array. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
+/** One request as it travels down the layer stack: a plain value. */
 export interface TransportRequest {
+  /** The HTTP method, e.g. `GET`; only GET, HEAD, PUT, DELETE and OPTIONS are ever retried. */
   readonly method: string;
+  /** The absolute URL to request. */
   readonly url: URL;
+  /** The headers to send; layers below add their own (User-Agent, the user's headers, credentials). */
   readonly headers?: Headers;
   /** A Buffer or string is replayable (redirects, retries); a stream is sent once. */
   readonly body?: Buffer | string | Readable | null;
@@ -23,6 +29,7 @@ export interface TransportRequest {
    * ping/login/token deadline (Docker's 15 s, `timeouts.pingMs`).
    */
   readonly timeout?: number | 'ping';
+  /** Aborts the request, and any retry wait, when it fires. */
   readonly signal?: AbortSignal;
   /** `manual` returns 3xx responses as they are. Default `follow`. */
   readonly redirect?: 'follow' | 'manual';
@@ -38,20 +45,26 @@ export interface TransportRequest {
   readonly anonymous?: boolean;
 }
 
+/** What comes back up the stack: status, headers, the final URL and a body the caller must consume or dump. */
 export interface TransportResponse {
+  /** The HTTP status. */
   readonly status: number;
+  /** The response headers, names lower-case. */
   readonly headers: ResponseHeaders;
   /** The URL that answered, after redirects. */
   readonly url: URL;
+  /** The body stream (undici's); read it to the end or dump it. */
   readonly body: Dispatcher.ResponseData['body'];
 }
 
+/** Sends one request and resolves with the response, whatever its status; rejects with a {@link GantryError} when none came. */
 export type Send = (req: TransportRequest) => Promise<TransportResponse>;
 
 /** What a layer may ask of the transport it sits in, for the origin of each request it sees. */
 export interface TransportContext {
   /** The registries' own origins: everything else is foreign. */
   readonly origins: RegistryOrigins;
+  /** The transport's time limits in force. */
   readonly timeouts: Timeouts;
   /** Whether `host` (`host[:port]`) is insecure: an insecure registry, or every host under `tlsVerify: false`. */
   isInsecure(host: string): Promise<boolean>;

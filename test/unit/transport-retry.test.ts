@@ -139,7 +139,16 @@ describe('retry layer', () => {
     const send = retry({ baseDelayMs: 60_000, random: () => 0.99 })(next.send);
     const p = send({ method: 'GET', url: new URL('http://registry.test/v2/'), signal: controller.signal });
     setTimeout(() => controller.abort(new Error('stop')), 20);
-    await assert.rejects(p, /stop/);
+    // An abort is a GantryError with code ABORTED, whatever the signal's reason; the reason is its cause.
+    await assert.rejects(p, (err: GantryError) => err.code === ErrorCode.ABORTED && (err.cause as Error).message === 'stop');
     assert.equal(next.calls.length, 1);
+  });
+
+  test('an abort whose reason already is a GantryError keeps it', async () => {
+    const controller = new AbortController();
+    const reason = new TransportError(ErrorCode.ABORTED, 'GET', 'http://registry.test/v2/', 'another blob failed');
+    controller.abort(reason);
+    const send = retry({ random: () => 0.99 })(scripted([503, 200]).send);
+    await assert.rejects(send({ method: 'GET', url: new URL('http://registry.test/v2/'), signal: controller.signal }), (err) => err === reason);
   });
 });

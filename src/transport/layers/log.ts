@@ -5,6 +5,7 @@
 import { redactHeaders, redactUrl } from '../../redact.js';
 import type { Layer } from '../types.js';
 
+/** Receives the `--debug` trail, one line per call: `>` request, `<` response, `!` failure, with URLs and headers already redacted. */
 export type LogSink = (line: string) => void;
 
 export function requestLog(log: LogSink): Layer {

@@ -20,7 +20,7 @@
  *  - After the last try the last response is returned (the caller turns it into a typed
  *    error with the registry's own message) or the last error is thrown.
  */
-import { GantryError } from '../../errors.js';
+import { ErrorCode, GantryError } from '../../errors.js';
 import { parseRetryAfter } from '../errors.js';
 import { checkOptions } from '../../options.js';
 import { drainBody } from '../body.js';
@@ -80,12 +80,12 @@ export interface RetryInfo {
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason);
+      reject(abortError(signal));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      reject(abortError(signal));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -93,6 +93,15 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * An abort as gantry reports it: code ABORTED, the signal's reason as the cause (a reason
+ * that already is a GantryError, such as the copy's "another blob failed", is kept as it is).
+ */
+function abortError(signal: AbortSignal | undefined): GantryError {
+  const reason: unknown = signal?.reason;
+  return reason instanceof GantryError ? reason : new GantryError(ErrorCode.ABORTED, 'aborted while waiting to retry', { cause: reason });
 }
 
 /** The full-jitter backoff before try `attempt + 1`. */
