@@ -119,6 +119,5 @@ export interface LogoutResult extends EraseResult {
 export async function logout(server: string | undefined, options: { configDir?: string } = {}): Promise<LogoutResult> {
   const keychain = await Keychain.load(options.configDir ? { configDir: options.configDir } : {});
   const result = await keychain.erase(server);
-  const key = loginKey(server);
-  return { ...result, registry: key === DOCKER_HUB_AUTH_KEY ? DOCKER_HUB_AUTH_KEY : key };
+  return { ...result, registry: loginKey(server) };
 }

@@ -120,7 +120,7 @@ export async function negotiate(transport: Transport, host: string, purpose: End
           attempts,
         };
       } catch (err) {
-        const error = isUntrustedCertificate(err) ? untrusted(err, host, certs.dir) : err;
+        const error = isUntrustedCertificate(err) ? untrusted(err, url, certs.dir) : err;
         attempts.push({ url: url.href, error: describe(error), ...(client ? { clientCertificate: client.certFile } : {}) });
         firstError ??= error;
         lastError = error;
@@ -138,12 +138,14 @@ export async function negotiate(transport: Transport, host: string, purpose: End
 }
 
 /** Docker's advice for an unknown CA, naming the folder to put `ca.crt` in. */
-function untrusted(err: unknown, host: string, certsDir: string): GantryError {
+/** The endpoint that failed names itself: a mirror's or Docker Hub's host, not the registry asked for. */
+function untrusted(err: unknown, url: URL, certsDir: string): GantryError {
   const base = err instanceof Error ? err.message : String(err);
+  const host = url.host;
   return new TransportError(
     ErrorCode.TLS,
     'GET',
-    `https://${host}/v2/`,
+    url,
     `${base.replace(/^GET \S+: /, '')}. The registry's certificate is not signed by a trusted authority: ` +
       `if you have its CA certificate, place it at ${certsDir}/ca.crt; if the registry supports only HTTP or HTTPS with an unknown CA certificate, ` +
       `add --insecure-registry ${host}`,
