@@ -9,6 +9,7 @@ import { GIB } from './image.js';
 import type { BenchResults, EmbeddedRow, Scenario } from './results-model.js';
 import { pairRatio, spread, summarize } from './stats.js';
 import type { Spread } from './stats.js';
+import type { Tool } from './tools.js';
 
 /** The issue's targets: gantry/skopeo at most this (medians, same run). */
 export const SKOPEO_TARGET: Partial<Record<Scenario, number>> = { push: 0.7, copy: 0.85, pull: 0.8, inspect: 1.5, tags: 1.5 };
@@ -17,6 +18,38 @@ export const FLOOR_TARGET = 1.15;
 export const RSS_TARGET_MIB = 150;
 /** The embedded registry ingests at least this much faster (server CPU per GiB). */
 export const EMBEDDED_TARGET = 1.5;
+
+/**
+ * What each contender checks on the client while the bytes move, per transfer scenario, so a
+ * ratio is read knowing who pays for a hash. The receiving registry checks every digest on its
+ * own side in all of them.
+ */
+export const CLIENT_VERIFICATION: Partial<Record<Scenario, Record<Tool, string>>> = {
+  push: {
+    gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (worker threads); a mismatch cancels the upload before its commit',
+    skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
+    floor: 'nothing',
+  },
+  pull: {
+    gantry: 'size and sha256 of every blob before it is renamed into the layout (worker threads)',
+    skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
+    floor: 'sha256sum of every blob after it is written',
+  },
+  copy: {
+    gantry: 'size and sha256 of every blob as it streams from the source registry (worker threads); a mismatch cancels the upload before its commit',
+    skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
+    floor: 'nothing (curl GET | curl PUT: only the destination registry checks)',
+  },
+};
+
+function verificationTable(results: BenchResults): string {
+  const rows = results.scenarios.flatMap((r) => {
+    const v = CLIENT_VERIFICATION[r.scenario];
+    return v ? [`| ${r.scenario} | ${v.gantry} | ${v.skopeo} | ${v.floor} |\n`] : [];
+  });
+  if (!rows.length) return '';
+  return `| scenario | gantry verifies | skopeo verifies | floor verifies |\n|---|---|---|---|\n${rows.join('')}`;
+}
 
 const s2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
 /** Target checks show three decimals, so a ratio just over its target does not read as equal to it. */
@@ -114,6 +147,8 @@ export function markdown(results: BenchResults): string {
   md += `${results.runs} runs per contender, alternating, the destination registry restarted with empty storage before every run. `;
   md += 'Times are wall seconds, median (min–max); ratios are gantry over the other contender run by run (same-run pairs), then summarised.\n\n';
   md += scenarioTable(results);
+  const verification = verificationTable(results);
+  if (verification) md += `\n## What each contender verifies on the client\n\n${verification}`;
   md += '\n## Targets\n\n| target | measured | |\n|---|---|---|\n';
   for (const c of checkTargets(results)) md += `| ${c.target} | ${c.measured} | ${verdict(c.met)} |\n`;
   if (results.scaling.length) {
@@ -193,6 +228,8 @@ export function updateReadme(readmePath: string, results: BenchResults, resultsL
   if (start < 0 || end < start) return false;
   let block = `\nLatest run (${results.date.slice(0, 16).replace('T', ' ')} UTC, ${results.set}, ${results.runs} runs; [details](${resultsLink})):\n\n`;
   block += scenarioTable(results);
+  const verification = verificationTable(results);
+  if (verification) block += `\nOn the client, while the bytes move:\n\n${verification}`;
   block += '\n| target | measured | |\n|---|---|---|\n';
   for (const c of checkTargets(results)) block += `| ${c.target} | ${c.measured} | ${verdict(c.met)} |\n`;
   block += '\n![gantry/skopeo and gantry/floor ratios](bench/results/ratios.svg)\n';

@@ -9,7 +9,9 @@
  * `Authorization` across origins. An interrupted GET is resumed from the byte reached with
  * `Range: bytes=<n>-` (moby's `resumable` reader, containers/image `bodyReader`); a server that
  * ignores the range and sends the whole blob again (200) is read from the start with the
- * bytes already delivered skipped, so the consumer sees one continuous, verified stream.
+ * bytes already delivered skipped, so the consumer sees one continuous, verified stream. A
+ * registry whose blob is shorter than the descriptor (a 416 to the Range, another length
+ * announced, the same short body sent again) fails with DIGEST_MISMATCH, not asked again.
  */
 import { Readable, pipeline } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -125,6 +127,8 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
   let skip = 0;
   let failures = 0;
   let slowCuts = 0;
+  /** Where the last resume stood when the registry, ignoring the Range, sent the whole blob again. */
+  let resentFrom: number | undefined;
   let started = false;
   // Each response body gets a generation; events of a body given up on are ignored.
   let generation = 0;
@@ -185,9 +189,12 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
   async function settle(broke: unknown): Promise<void> {
     generation++;
     try {
-      // A body that ended short without an error (a chunked response cut cleanly) is a break too.
-      if (broke === undefined && (delivered >= desc.size || skip > 0)) {
+      // A body that ended short without an error (a chunked response cut cleanly) is a break too,
+      // unless it was the whole blob sent again and it ended where the first one did: then the
+      // registry's blob is that short, and asking again would only bring the same bytes.
+      if (broke === undefined && (delivered >= desc.size || skip > 0 || resentFrom === delivered)) {
         if (skip > 0) throw new DigestMismatchError(`${what}: the registry's second answer was shorter than the part already read`, desc.digest.toString());
+        if (delivered < desc.size) throw new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, the registry's blob ends at byte ${delivered}`, desc.digest.toString());
         body.push(null);
         return;
       }
@@ -222,7 +229,17 @@ export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'di
           throw new InvalidResponseError(`GET ${what}: asked for bytes ${delivered}- and got Content-Range ${header(next.headers, 'content-range') ?? '(none)'}`);
         }
       } else if (next.status === 200) {
+        const resentLength = header(next.headers, 'content-length');
+        if (resentLength !== undefined && /^\d+$/.test(resentLength) && Number(resentLength) !== desc.size) {
+          await next.body.dump().catch(() => undefined);
+          throw new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, the registry announces ${resentLength}`, desc.digest.toString());
+        }
         skip = delivered; // no range support: the whole blob again, the known part skipped
+        resentFrom = delivered;
+      } else if (next.status === 416) {
+        // "Range Not Satisfiable" for `bytes=<delivered>-`: the registry's blob ends before it.
+        await next.body.dump().catch(() => undefined);
+        throw new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, the registry's blob ends at or before byte ${delivered} (416 to a Range request)`, desc.digest.toString());
       } else {
         throw await errorFromResponse(req, next);
       }

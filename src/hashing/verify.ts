@@ -2,6 +2,11 @@
  * Trust nothing downloaded: a blob is hashed and counted while it flows, and the stream fails
  * as soon as it is longer than its descriptor says, or at its end when the size or digest
  * differ. Nothing is buffered whole, so a layer of any size costs one chunk of memory.
+ *
+ * The chunk that completes the blob is held back until the digest is known: a consumer that
+ * forwards the bytes (an upload's request body) never delivers a whole blob that then turns
+ * out wrong. An upload of a bad blob is therefore always cut short of its Content-Length, so
+ * the registry cannot answer it and the commit (`PUT ?digest=`) is never sent.
  */
 import { Transform } from 'node:stream';
 import { createBlobHash, hashAndPass } from './blob-hash.js';
@@ -26,14 +31,27 @@ export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what 
   const expected = desc.digest.toString();
   let seen = 0;
   let result: VerifiedBlob | undefined;
+  /** The chunk that brought the count to `desc.size`: passed on only once the digest matches. */
+  let last: Buffer | undefined;
   const stream = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      if (chunk.length === 0) {
+        callback();
+        return;
+      }
       seen += chunk.length;
       if (seen > desc.size) {
         callback(new DigestMismatchError(`${what}: size mismatch: expected ${desc.size} bytes, got more (${seen} so far)`, expected));
         return;
       }
-      hashAndPass(hash, chunk, callback);
+      if (seen < desc.size) {
+        hashAndPass(hash, chunk, callback);
+        return;
+      }
+      last = chunk;
+      const wait = hash.update(chunk);
+      if (wait) wait.then(() => callback(), callback);
+      else callback();
     },
     flush(callback: TransformCallback) {
       hash.digest().then((hex) => finish(`${desc.digest.algorithm}:${hex}`, callback), callback);
@@ -53,7 +71,9 @@ export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what 
       return;
     }
     result = { size: seen, digest: actual };
-    callback();
+    const held = last;
+    last = undefined;
+    callback(null, held);
   }
   Object.defineProperty(stream, 'result', { get: () => result });
   return stream as Transform & { readonly result: VerifiedBlob | undefined };

@@ -12,7 +12,9 @@
  *      tar): skipped when present, mounted when the destination can, streamed otherwise;
  *   5. manifests are written children first, then the top one; `commit` makes it visible.
  * Nothing is held whole in memory: a blob flows from the source stream into the
- * destination, which verifies size and digest before it becomes visible.
+ * destination, which verifies size and digest on the client before it becomes visible (the
+ * contract in types.ts): every byte copied is hashed once, a source that serves wrong bytes
+ * fails the copy with DIGEST_MISMATCH naming it, and the top manifest is never written.
  *
  * Options are checked before any of it (`checkCopyOptions`): `jobs: NaN` once started no
  * worker and committed an image none of whose blobs were there.
@@ -21,6 +23,7 @@ import { setMaxListeners } from 'node:events';
 import { Transform, type Readable } from 'node:stream';
 import { ErrorCode, GantryError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { DigestMismatchError } from '../oci/errors.js';
 import { parseManifest, type ImageManifest, type Manifest } from '../oci/manifest.js';
 import { formatPlatform, parsePlatform, selectManifest, type Platform } from '../oci/platform.js';
 import type { Digest } from '../ref/digest.js';
@@ -190,13 +193,28 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
 }
 
 /**
+ * Copies one blob. A DIGEST_MISMATCH (found by the destination's verification, or by the
+ * source itself) is the source's fault, and the error names it: which registry or file served
+ * bytes that are not the blob. It is not retried (DigestMismatchError is not retryable): a
+ * source that served the wrong bytes once is not asked again.
+ */
+async function copyBlob(source: ImageSource, destination: ImageDestination, desc: Descriptor, options: CopyOptions, progress: (bytes: number) => void): Promise<void> {
+  try {
+    await streamBlob(source, destination, desc, options, progress);
+  } catch (err) {
+    if (!(err instanceof DigestMismatchError)) throw err;
+    throw new DigestMismatchError(`${source.name}: ${err.message}`, err.expected, err.actual, { cause: err });
+  }
+}
+
+/**
  * Streams one blob from `source` into `destination`. A destination that fails in a way a
  * retry can help (a registry upload whose session broke) gets the blob again from a fresh
  * source stream, up to COPY_BLOB_ATTEMPTS times: a registry destination cannot restart an
  * upload session itself, because the stream it was handed can be read only once. A failure
  * of the source stream is not retried here: the source already resumed and retried it.
  */
-async function copyBlob(source: ImageSource, destination: ImageDestination, desc: Descriptor, options: CopyOptions, progress: (bytes: number) => void): Promise<void> {
+async function streamBlob(source: ImageSource, destination: ImageDestination, desc: Descriptor, options: CopyOptions, progress: (bytes: number) => void): Promise<void> {
   const blobOptions = options.signal ? { signal: options.signal } : {};
   for (let attempt = 1; ; attempt++) {
     const stream: Readable = await source.getBlob(desc, blobOptions);

@@ -1,6 +1,9 @@
 /**
  * A registry repository as an ImageSource and an ImageDestination, for the copy engine.
  * Both are thin: the client does the protocol work (verification, resume, mounts, chunks).
+ * As every pair of them does, the source streams raw bytes and the destination verifies them
+ * on the client (types.ts): a registry source that serves wrong bytes fails the copy with
+ * DIGEST_MISMATCH, whichever registry or layout the copy goes to.
  *
  * A registry has no transaction: blobs and child manifests are visible as soon as they are
  * pushed, so `commit()` and `abort()` have nothing to do. The order the copy engine pushes in
@@ -36,9 +39,9 @@ export class RegistryImageSource implements ImageSource {
   }
 
   /**
-   * Not verified here: by the ImageSource contract the consumer verifies while the blob flows
-   * (the layout and archive writers hash before a blob is renamed into place, a registry upload
-   * hashes on its way out and the registry again on commit), so each byte is hashed once.
+   * The bytes as the registry sends them, resumed with `Range` when the connection breaks, but
+   * not hashed here: by the ImageSource contract (types.ts) every destination verifies size and
+   * digest on the client while the blob flows, so each byte is hashed once whatever the pair.
    */
   getBlob(desc: Descriptor, options: BlobOptions = {}): Promise<Readable> {
     return this.repository.getBlob(desc, { verify: false, ...(options.signal ? { signal: options.signal } : {}) });
@@ -87,6 +90,14 @@ export class RegistryImageDestination implements ImageDestination {
    * Uploads `data` unless the blob is there or can be mounted. `data` can be read once: if
    * the upload session has to restart after part of it was sent, the upload fails (the copy
    * engine retries with a fresh stream from its source).
+   *
+   * Verified on the client, as every destination is (types.ts): the client's upload hashes
+   * the bytes on their way out and checks size and digest before it asks for the commit (a
+   * streamed PATCH through `verifyingStream`, hashed in a worker thread and holding back its
+   * last chunk until the digest matches; a small blob before its one PUT; chunks before the
+   * closing PUT). A blob that is not what its descriptor says fails with DIGEST_MISMATCH, its
+   * session is cancelled, and `PUT ?digest=` is never sent. The registry checks again on
+   * commit; that hash is its own.
    */
   async putBlob(desc: Descriptor, data: Readable, options: BlobOptions = {}): Promise<void> {
     let opened = false;
@@ -102,8 +113,8 @@ export class RegistryImageDestination implements ImageDestination {
       const first = await this.repository.uploadBlob(desc, open, {
         ...(mounts[0] !== undefined ? { mountFrom: mounts[0] } : {}),
         ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
-        // The registry checks the digest on commit; hashing here too doubled a copy's CPU.
-        verify: false,
+        // The one client-side hash of the blob: the source stream is not hashed (types.ts).
+        verify: true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
       if (first.status !== 'uploaded' && !opened) data.destroy();

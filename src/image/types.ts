@@ -3,6 +3,15 @@
  * layout, a docker archive) is an `ImageSource` to read from and an `ImageDestination` to
  * write to. They are small and lazy: nothing is read until asked for, blobs are streams, and
  * manifests travel as the bytes they were (their digest depends on it).
+ *
+ * Who verifies a blob: **the destination, always, on the client.** A source streams the
+ * bytes it has, unhashed; `putBlob` hashes and counts them while they flow (in a worker thread
+ * for large blobs: `hashing/verify.ts`) and rejects with DIGEST_MISMATCH, before anything
+ * becomes visible, when the size or digest is not the descriptor's. So every copy checks
+ * every byte it moves once, whatever the pair (registry→registry, registry→layout,
+ * layout→registry, …), and no pair hashes a byte twice. A registry destination does it as
+ * it uploads, and the registry checks again on its side: that second hash is not ours. Any
+ * other reader of `getBlob` (inspect) verifies what it reads itself.
  */
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -24,7 +33,11 @@ export interface ImageSource {
   readonly name: string;
   /** The top-level manifest (image or index) as raw bytes + media type + digest. */
   getManifest(digest?: Digest): Promise<RawManifest>; // digest: a child manifest of an index
-  /** A blob's bytes as a stream; the caller verifies size/digest while it flows. */
+  /**
+   * A blob's bytes as a stream, not verified here: the caller (a destination's `putBlob`, or
+   * `verifyingStream`) checks size and digest while it flows. A source still fails the stream
+   * when it knows the bytes are wrong (a registry announcing another length).
+   */
   getBlob(desc: Descriptor, options?: BlobOptions): Promise<Readable>;
   close(): Promise<void>;
 }
@@ -41,7 +54,12 @@ export interface ImageDestination {
   /** Whether reading blobs in parallel / writing in parallel is supported (a tar is sequential). */
   readonly parallelBlobs: boolean;
   hasBlob(desc: Descriptor): Promise<boolean>;
-  /** Streams a blob in; verifies size and digest before it becomes visible; nothing partial stays. */
+  /**
+   * Streams a blob in, verifying size and digest on the client while it flows (a stream longer
+   * than `desc.size` fails as soon as it passes it). A mismatch rejects with DIGEST_MISMATCH
+   * and nothing of the blob is committed: a layout's temp file is removed, a registry upload is
+   * cancelled before its final `PUT ?digest=`. Nothing partial stays on any failure.
+   */
   putBlob(desc: Descriptor, data: Readable, options?: BlobOptions): Promise<void>;
   hasManifest?(digest: Digest): Promise<boolean>;
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void>;

@@ -69,3 +69,44 @@ test('a long stream fails as soon as it passes the size, without reading the res
   assert.ok(out.received() <= 4096, 'nothing past the size is passed on');
   assert.ok(produced < 1024 * 1024, 'the source is not drained');
 });
+
+/** Pushes `chunks` into a verifying stream and records what comes out, chunk by chunk, until it ends or fails. */
+async function passedOn(desc: { digest: Digest; size: number }, chunks: Buffer[]): Promise<{ bytes: number; error: unknown }> {
+  const v = verifyingStream(desc);
+  let bytes = 0;
+  v.on('data', (c: Buffer) => (bytes += c.length));
+  const ended = new Promise<unknown>((resolve) => {
+    v.once('end', () => resolve(undefined));
+    v.once('error', resolve);
+  });
+  for (const c of chunks) v.write(c);
+  v.end();
+  const error = await ended;
+  return { bytes, error };
+}
+
+// An upload's body is a verifying stream: if the whole blob went out before the digest was known,
+// the registry could answer the PATCH and the commit would follow. The last chunk waits instead.
+for (const [name, size] of [['inline', 64 * 1024], ['in a worker thread', 6 * 1024 * 1024]] as const) {
+  test(`the chunk that completes a blob is passed on only once the digest matches (hashed ${name})`, async () => {
+    const good = Buffer.alloc(size, 7);
+    const bad = Buffer.from(good);
+    bad[size >> 1]! ^= 0xff;
+    const desc = { digest: Digest.fromBytes(good), size };
+    const third = Math.floor(size / 3);
+    const parts = (b: Buffer) => [b.subarray(0, third), b.subarray(third, 2 * third), b.subarray(2 * third)];
+    const ok = await passedOn(desc, parts(good));
+    assert.deepEqual(ok, { bytes: size, error: undefined });
+    const wrong = await passedOn(desc, parts(bad));
+    assert.ok(isGantryError(wrong.error, ErrorCode.DIGEST_MISMATCH), String(wrong.error));
+    assert.equal(wrong.bytes, 2 * third, 'a consumer never holds the whole of a wrong blob');
+    const longer = await passedOn(desc, [...parts(good), Buffer.from('x')]);
+    assert.ok(isGantryError(longer.error, ErrorCode.DIGEST_MISMATCH) && /got more/.test((longer.error as Error).message));
+    assert.equal(longer.bytes, 2 * third);
+  });
+}
+
+test('an empty chunk after the last one does not replace it', async () => {
+  const desc = { digest: Digest.fromBytes(data), size: data.length };
+  assert.deepEqual(await passedOn(desc, [data.subarray(0, 4), data.subarray(4), Buffer.alloc(0)]), { bytes: data.length, error: undefined });
+});
