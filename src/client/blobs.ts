@@ -26,7 +26,7 @@ import { releaseBody } from '../transport/body.js';
 import { header, type TransportRequest, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, expectStatus, InvalidResponseError } from './errors.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import type { RepositoryClient } from './registry-client.js';
+import type { RepositoryTarget } from './target.js';
 
 /** Resumes of one GET in a row that bring no new byte before the download fails (moby: 5). */
 export const BLOB_RESUME_MAX_ATTEMPTS = 5;
@@ -67,7 +67,7 @@ function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
 }
 
 /** `scopes`: a push names its push scopes here too, so that one token serves the whole upload. */
-export async function headBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal; scopes?: readonly Scope[] }): Promise<BlobHead | undefined> {
+export async function headBlob(repo: RepositoryTarget, digest: Digest, options: { signal?: AbortSignal; scopes?: readonly Scope[] }): Promise<BlobHead | undefined> {
   const req = { method: 'HEAD', url: await repo.url(`blobs/${digest.toString()}`), scopes: options.scopes ?? repo.scopes('pull'), ...withSignal(options.signal) };
   const res = await repo.client.send(req);
   await res.body.dump().catch(() => undefined);
@@ -78,7 +78,7 @@ export async function headBlob(repo: RepositoryClient, digest: Digest, options: 
   return { digest, size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined, ...(rateLimit ? { rateLimit } : {}) };
 }
 
-export async function deleteBlob(repo: RepositoryClient, digest: Digest, options: { signal?: AbortSignal }): Promise<void> {
+export async function deleteBlob(repo: RepositoryTarget, digest: Digest, options: { signal?: AbortSignal }): Promise<void> {
   const req = { method: 'DELETE', url: await repo.url(`blobs/${digest.toString()}`), scopes: repo.scopes('delete'), ...withSignal(options.signal) };
   const res = await repo.client.send(req);
   await expectStatus(req, res, [200, 202, 204]);
@@ -101,7 +101,7 @@ function rangeStart(res: TransportResponse): number | undefined {
  * GET a blob. The first request is made before returning, so a missing blob (404,
  * BLOB_UNKNOWN) or a denied one rejects here; everything after is a stream error.
  */
-export async function getBlob(repo: RepositoryClient, desc: Pick<Descriptor, 'digest' | 'size'>, options: GetBlobOptions): Promise<BlobStream> {
+export async function getBlob(repo: RepositoryTarget, desc: Pick<Descriptor, 'digest' | 'size'>, options: GetBlobOptions): Promise<BlobStream> {
   const url = await repo.url(`blobs/${desc.digest.toString()}`);
   const what = `blob ${desc.digest.toString()}`;
   const sleep = options.sleep ?? abortableSleep;

@@ -19,7 +19,7 @@ import type { Reference } from '../ref/reference.js';
 import { header, type TransportResponse } from '../transport/types.js';
 import { errorFromResponse, expectStatus, InvalidResponseError, translatePullError } from './errors.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import type { RepositoryClient } from './registry-client.js';
+import type { RepositoryTarget } from './target.js';
 
 /** Options for a manifest GET or HEAD: the media types to accept, a platform to resolve an index to, a signal. */
 export interface GetManifestOptions {
@@ -94,7 +94,7 @@ function announcedDigest(res: TransportResponse): Digest | undefined {
   }
 }
 
-async function fetchOne(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
+async function fetchOne(repo: RepositoryTarget, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
   const url = await repo.url(`manifests/${ref.identifier}`);
   const req = { method: 'GET', url, headers: { accept: (options.accept ?? ACCEPT_MANIFESTS).join(', ') }, scopes: repo.scopes('pull'), ...(options.signal ? { signal: options.signal } : {}) };
   const res = await repo.client.send(req);
@@ -124,7 +124,7 @@ async function fetchOne(repo: RepositoryClient, ref: Reference, options: GetMani
   };
 }
 
-export async function getManifest(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
+export async function getManifest(repo: RepositoryTarget, ref: Reference, options: GetManifestOptions): Promise<ManifestResult> {
   const top = await fetchOne(repo, ref, options);
   if (options.platform === undefined || top.manifest.kind !== 'index') return top;
   const wanted = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
@@ -133,7 +133,7 @@ export async function getManifest(repo: RepositoryClient, ref: Reference, option
   return { ...child, index: top.manifest };
 }
 
-export async function headManifest(repo: RepositoryClient, ref: Reference, options: GetManifestOptions): Promise<ManifestHead | undefined> {
+export async function headManifest(repo: RepositoryTarget, ref: Reference, options: GetManifestOptions): Promise<ManifestHead | undefined> {
   const url = await repo.url(`manifests/${ref.identifier}`);
   const req = { method: 'HEAD', url, headers: { accept: (options.accept ?? ACCEPT_MANIFESTS).join(', ') }, scopes: repo.scopes('pull'), ...(options.signal ? { signal: options.signal } : {}) };
   const res = await repo.client.send(req);
@@ -162,7 +162,7 @@ export async function headManifest(repo: RepositoryClient, ref: Reference, optio
  * digest is computed here (and must equal the target when it is a digest), and must equal
  * the registry's `Docker-Content-Digest` when it sends one.
  */
-export async function putManifest(repo: RepositoryClient, target: string | Digest, bytes: Buffer, mediaType: string, options: { signal?: AbortSignal }): Promise<PutManifestResult> {
+export async function putManifest(repo: RepositoryTarget, target: string | Digest, bytes: Buffer, mediaType: string, options: { signal?: AbortSignal }): Promise<PutManifestResult> {
   if (bytes.length > MAX_MANIFEST_BYTES) {
     throw new GantryError(ErrorCode.TOO_LARGE, `manifest is ${bytes.length} bytes, more than the ${MAX_MANIFEST_BYTES} registries accept`);
   }
@@ -187,7 +187,7 @@ export async function putManifest(repo: RepositoryClient, target: string | Diges
 }
 
 /** DELETE by digest (registries refuse deleting by tag; distribution answers 202). */
-export async function deleteManifest(repo: RepositoryClient, target: string | Digest, options: { signal?: AbortSignal }): Promise<void> {
+export async function deleteManifest(repo: RepositoryTarget, target: string | Digest, options: { signal?: AbortSignal }): Promise<void> {
   const ref = repo.reference(target);
   const url = await repo.url(`manifests/${ref.identifier}`);
   const req = { method: 'DELETE', url, scopes: repo.scopes('delete'), ...(options.signal ? { signal: options.signal } : {}) };

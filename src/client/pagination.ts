@@ -19,7 +19,7 @@ import { expectStatus, InvalidResponseError } from './errors.js';
 import { readCapped } from '../transport/body.js';
 import { registryScope, type Scope } from '../ref/scope.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import type { RegistryClient, RepositoryClient } from './registry-client.js';
+import type { RegistryTarget, RepositoryTarget } from './target.js';
 
 /** The largest page gantry reads (a page of 10 000 long tag names is ~1 MiB; this leaves room). */
 export const MAX_LIST_PAGE_BYTES = 16 * 1024 * 1024;
@@ -89,7 +89,7 @@ export function checkListOptions(where: string, options: ListOptions | undefined
 type ListKey = 'tags' | 'repositories';
 
 /** One page, read (capped) and parsed; nothing of the response is kept but the page. */
-async function fetchPage(client: RegistryClient, url: URL, key: ListKey, scopes: readonly Scope[], signal: AbortSignal | undefined): Promise<ListPage> {
+async function fetchPage(client: RegistryTarget, url: URL, key: ListKey, scopes: readonly Scope[], signal: AbortSignal | undefined): Promise<ListPage> {
   const req = { method: 'GET', url, headers: { accept: 'application/json' }, scopes, ...(signal ? { signal } : {}) };
   const res = await client.send(req);
   await expectStatus(req, res, [200]);
@@ -109,7 +109,7 @@ async function fetchPage(client: RegistryClient, url: URL, key: ListKey, scopes:
   return { items: (list as string[] | null | undefined) ?? [], ...(next ? { next } : {}), ...(rateLimit ? { rateLimit } : {}) };
 }
 
-async function* pages(client: RegistryClient, first: URL, key: ListKey, scopes: readonly Scope[], options: ListOptions): AsyncGenerator<ListPage> {
+async function* pages(client: RegistryTarget, first: URL, key: ListKey, scopes: readonly Scope[], options: ListOptions): AsyncGenerator<ListPage> {
   const maxPages = options.maxPages ?? MAX_LIST_PAGES;
   // Hashes, not the URLs: a registry's `last` values can be long, and this set lives as long as the listing.
   const seen = new Set<string>();
@@ -136,7 +136,7 @@ async function* pages(client: RegistryClient, first: URL, key: ListKey, scopes: 
  * A repository's tags, one page per registry response, fetched as the caller iterates.
  * The options are checked at once (INVALID_OPTION), before any request.
  */
-export function tagPages(repo: RepositoryClient, options: ListOptions = {}, where = 'RepositoryClient.tags'): AsyncGenerator<ListPage> {
+export function tagPages(repo: RepositoryTarget, options: ListOptions = {}, where = 'RepositoryClient.tags'): AsyncGenerator<ListPage> {
   checkListOptions(where, options);
   return (async function* () {
     const first = await repo.url('tags/list', { n: options.n, last: options.last });
@@ -145,7 +145,7 @@ export function tagPages(repo: RepositoryClient, options: ListOptions = {}, wher
 }
 
 /** A registry's repositories (`GET /v2/_catalog`), one page per response; options checked at once. */
-export function catalogPages(client: RegistryClient, options: ListOptions = {}, where = 'RegistryClient.catalog'): AsyncGenerator<ListPage> {
+export function catalogPages(client: RegistryTarget, options: ListOptions = {}, where = 'RegistryClient.catalog'): AsyncGenerator<ListPage> {
   checkListOptions(where, options);
   return (async function* () {
     const first = await client.url('_catalog', { n: options.n, last: options.last });

@@ -14,9 +14,10 @@ import { header } from '../transport/types.js';
 import { errorFromResponse, InvalidResponseError } from './errors.js';
 import { readCapped } from '../transport/body.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { getManifest } from './manifests.js';
 import { nextLink } from './pagination.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import type { RepositoryClient } from './registry-client.js';
+import type { RepositoryTarget } from './target.js';
 
 /** Statuses that mean "no referrers API here": fall back to the tag schema. */
 const NO_API = new Set([400, 404, 405]);
@@ -55,7 +56,7 @@ function filter(manifests: readonly Descriptor[], artifactType: string | undefin
   return artifactType === undefined ? [...manifests] : manifests.filter((m) => m.artifactType === artifactType);
 }
 
-export async function referrers(repo: RepositoryClient, digest: Digest, options: ReferrersOptions): Promise<ReferrersResult> {
+export async function referrers(repo: RepositoryTarget, digest: Digest, options: ReferrersOptions): Promise<ReferrersResult> {
   const signal = options.signal ? { signal: options.signal } : {};
   let url: URL | undefined = await repo.url(`referrers/${digest.toString()}`, { artifactType: options.artifactType });
   const all: Descriptor[] = [];
@@ -81,10 +82,10 @@ export async function referrers(repo: RepositoryClient, digest: Digest, options:
 }
 
 /** The tag schema: the index at `<alg>-<hex>`, or nothing when that tag does not exist. */
-async function byTag(repo: RepositoryClient, digest: Digest, options: ReferrersOptions): Promise<ReferrersResult> {
+async function byTag(repo: RepositoryTarget, digest: Digest, options: ReferrersOptions): Promise<ReferrersResult> {
   const ref = Reference.of(repo.repository, { tag: referrersTag(digest) });
   try {
-    const result = await repo.getManifest(ref, { accept: [MediaType.OCI_INDEX], ...(options.signal ? { signal: options.signal } : {}) });
+    const result = await getManifest(repo, ref, { accept: [MediaType.OCI_INDEX], ...(options.signal ? { signal: options.signal } : {}) });
     if (result.manifest.kind !== 'index') {
       throw new InvalidResponseError(`referrers tag ${ref.familiar()} is a ${result.mediaType}, not an index`);
     }

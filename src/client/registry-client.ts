@@ -34,6 +34,7 @@ import { catalogPages, tagPages, flatten, type ListOptions, type ListPage } from
 import { referrers, type ReferrersOptions, type ReferrersResult } from './referrers.js';
 import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
+import type { Access, Query, RegistryTarget, RepositoryTarget } from './target.js';
 
 /** Options for `RegistryClient.create`: the registry, the transport (shared or its own) and what the client is for. */
 export interface RegistryClientOptions {
@@ -55,8 +56,7 @@ export interface RegistryClientOptions {
   readonly onEndpoint?: (ping: PingResult) => void;
 }
 
-/** What a request needs: the token scopes of a repository for one kind of operation. */
-export type Access = 'pull' | 'push' | 'delete';
+export type { Access } from './target.js';
 
 /**
  * A client for one registry: negotiates its endpoint once (https, then http for insecure
@@ -64,7 +64,7 @@ export type Access = 'pull' | 'push' | 'delete';
  * {@link RepositoryClient} per repository. {@link connectRegistry} makes one with
  * credentials; `RegistryClient.create` makes an anonymous one. Close it when done.
  */
-export class RegistryClient {
+export class RegistryClient implements RegistryTarget {
   /** `host[:port]` as given. */
   readonly host: string;
   /** @internal The transport every request goes through. */
@@ -112,7 +112,7 @@ export class RegistryClient {
   }
 
   /** @internal `<endpoint>/v2/<path>` with `query` (undefined values left out). */
-  async url(path: string, query: Record<string, string | number | undefined> = {}): Promise<URL> {
+  async url(path: string, query: Query = {}): Promise<URL> {
     const { endpoint } = await this.endpoint();
     const base = endpoint.url.href.endsWith('/') ? endpoint.url.href : `${endpoint.url.href}/`;
     const url = new URL(`v2/${path}`, base);
@@ -165,7 +165,7 @@ export class RegistryClient {
  * scopes it needs. Get one from {@link RegistryClient.repository}. (Methods only; the work
  * lives in one module per job.)
  */
-export class RepositoryClient {
+export class RepositoryClient implements RepositoryTarget {
   /** The registry this repository is on. */
   readonly client: RegistryClient;
   /** The repository's name (registry and path). */
@@ -190,7 +190,7 @@ export class RepositoryClient {
   }
 
   /** @internal `/v2/<path>/<rest>`. */
-  url(rest: string, query: Record<string, string | number | undefined> = {}): Promise<URL> {
+  url(rest: string, query: Query = {}): Promise<URL> {
     return this.client.url(`${this.path}/${rest}`, query);
   }
 

@@ -31,7 +31,7 @@ import { header, type TransportRequest, type TransportResponse } from '../transp
 import { errorFromResponse, InvalidResponseError } from './errors.js';
 import { headBlob } from './blobs.js';
 import { SliceReader } from './slices.js';
-import type { RepositoryClient } from './registry-client.js';
+import type { RepositoryTarget } from './target.js';
 import type { Repository } from '../ref/reference.js';
 import { repositoryScope } from '../ref/scope.js';
 
@@ -111,7 +111,7 @@ function confirmedEnd(res: TransportResponse): number | undefined {
   return /^(?:bytes=)?0-0?$/.test(v) ? -1 : undefined;
 }
 
-export async function uploadBlob(repo: RepositoryClient, desc: Desc, open: OpenBlobStream, options: UploadOptions): Promise<UploadResult> {
+export async function uploadBlob(repo: RepositoryTarget, desc: Desc, open: OpenBlobStream, options: UploadOptions): Promise<UploadResult> {
   const signal = options.signal ? { signal: options.signal } : {};
   const from = options.mountFrom === undefined ? undefined : typeof options.mountFrom === 'string' ? options.mountFrom : options.mountFrom.path;
   const pushScopes = repo.scopes('push');
@@ -326,7 +326,7 @@ async function uploadChunks(desc: Desc, open: OpenBlobStream, first: Session, op
  * the answer is false, as it is when the registry refuses mounts outright (4xx other than
  * auth and rate limits): the caller then uploads.
  */
-export async function mountBlob(repo: RepositoryClient, desc: Desc, from: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+export async function mountBlob(repo: RepositoryTarget, desc: Desc, from: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
   const signal = options.signal ? { signal: options.signal } : {};
   const scopes = [...repo.scopes('push'), repositoryScope(from, ['pull'])];
   const req = { method: 'POST', url: await repo.url('blobs/uploads/', { mount: desc.digest.toString(), from }), headers: { 'content-length': '0' }, scopes, ...signal };
