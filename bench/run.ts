@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     scaling: [],
     embedded: [],
     notes: [
-      'Shared 2-core machine: other engineers ran tests during this run, so absolute times are noisy (±30 % run to run); only same-run ratios count.',
+      `1-minute load average when the run started: ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores (other work on the machine slows every contender; only same-run ratios count).`,
       'Peak RSS is the largest single process (GNU time); for the floor that is one curl or bash.',
     ],
   };
@@ -295,6 +295,7 @@ async function main(): Promise<void> {
   // Written after each section, so a failure late in a long run keeps what was measured.
   const save = (): string => writeResults(outDir, results);
   let file = save();
+  const loadNote = (): string => `1-minute load average when the run ended: ${loadavg()[0]!.toFixed(2)}.`;
   const sections = [
     ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
     ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
@@ -311,6 +312,8 @@ async function main(): Promise<void> {
       file = save();
     }
   }
+  results.notes.push(loadNote());
+  file = save();
   if (isFullRun(results)) {
     const link = `bench/results/${file.split('/').pop() ?? 'latest.md'}`;
     if (updateReadme(join(ROOT, 'README.md'), results, link)) log('README.md: bench section updated');

@@ -9,7 +9,7 @@
  * the registry cannot answer it and the commit (`PUT ?digest=`) is never sent.
  */
 import { Transform } from 'node:stream';
-import { createBlobHash, hashAndPass } from './blob-hash.js';
+import { createBlobHash, hashAndPass, type HashPlacement } from './blob-hash.js';
 import type { TransformCallback } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { DigestMismatchError } from '../oci/errors.js';
@@ -25,9 +25,9 @@ export interface VerifiedBlob {
  * digest). Errors with DIGEST_MISMATCH, naming the expected and actual digest and size.
  * `what` names the blob in messages (defaults to `blob <digest>`).
  */
-export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what = `blob ${desc.digest.toString()}`): Transform & { readonly result: VerifiedBlob | undefined } {
-  // Large blobs are hashed in a worker thread: parallel downloads do not queue behind one core.
-  const hash = createBlobHash(desc.digest.algorithm, desc.size);
+export function verifyingStream(desc: Pick<Descriptor, 'digest' | 'size'>, what = `blob ${desc.digest.toString()}`, placement: HashPlacement = 'auto'): Transform & { readonly result: VerifiedBlob | undefined } {
+  // Large blobs are hashed in a worker thread where a core is free for it (OFFLOAD_HASHING).
+  const hash = createBlobHash(desc.digest.algorithm, desc.size, placement);
   const expected = desc.digest.toString();
   let seen = 0;
   let result: VerifiedBlob | undefined;

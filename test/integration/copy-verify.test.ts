@@ -28,7 +28,7 @@ import type { RawManifest } from '../../src/image/types.js';
 import { MemorySource } from '../helpers/image-fixture.js';
 import { startHostileHost, type HostileHost } from '../helpers/hostile-registry.js';
 
-/** Above OFFLOAD_MIN_BYTES (hashed in a worker thread) and MONOLITHIC_MAX_BYTES (a streamed PATCH). */
+/** Above OFFLOAD_MIN_BYTES (hashed in a worker thread where OFFLOAD_HASHING) and MONOLITHIC_MAX_BYTES (a streamed PATCH). */
 const BIG = 6 * 1024 * 1024 + 321;
 /** Uploaded in one PUT. */
 const SMALL = 96 * 1024;

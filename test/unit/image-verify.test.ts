@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCode, isGantryError } from '../../src/errors.js';
 import { verifyingStream } from '../../src/hashing/verify.js';
+import type { HashPlacement } from '../../src/hashing/blob-hash.js';
 import { Digest } from '../../src/ref/digest.js';
 
 const data = Buffer.from('hello verifying world');
@@ -71,8 +72,8 @@ test('a long stream fails as soon as it passes the size, without reading the res
 });
 
 /** Pushes `chunks` into a verifying stream and records what comes out, chunk by chunk, until it ends or fails. */
-async function passedOn(desc: { digest: Digest; size: number }, chunks: Buffer[]): Promise<{ bytes: number; error: unknown }> {
-  const v = verifyingStream(desc);
+async function passedOn(desc: { digest: Digest; size: number }, chunks: Buffer[], placement: HashPlacement): Promise<{ bytes: number; error: unknown }> {
+  const v = verifyingStream(desc, undefined, placement);
   let bytes = 0;
   v.on('data', (c: Buffer) => (bytes += c.length));
   const ended = new Promise<unknown>((resolve) => {
@@ -87,7 +88,7 @@ async function passedOn(desc: { digest: Digest; size: number }, chunks: Buffer[]
 
 // An upload's body is a verifying stream: if the whole blob went out before the digest was known,
 // the registry could answer the PATCH and the commit would follow. The last chunk waits instead.
-for (const [name, size] of [['inline', 64 * 1024], ['in a worker thread', 6 * 1024 * 1024]] as const) {
+for (const [name, size, placement] of [['inline', 64 * 1024, 'auto'], ['inline, large', 6 * 1024 * 1024, 'auto'], ['in a worker thread', 6 * 1024 * 1024, 'worker']] as const) {
   test(`the chunk that completes a blob is passed on only once the digest matches (hashed ${name})`, async () => {
     const good = Buffer.alloc(size, 7);
     const bad = Buffer.from(good);
@@ -95,12 +96,12 @@ for (const [name, size] of [['inline', 64 * 1024], ['in a worker thread', 6 * 10
     const desc = { digest: Digest.fromBytes(good), size };
     const third = Math.floor(size / 3);
     const parts = (b: Buffer) => [b.subarray(0, third), b.subarray(third, 2 * third), b.subarray(2 * third)];
-    const ok = await passedOn(desc, parts(good));
+    const ok = await passedOn(desc, parts(good), placement);
     assert.deepEqual(ok, { bytes: size, error: undefined });
-    const wrong = await passedOn(desc, parts(bad));
+    const wrong = await passedOn(desc, parts(bad), placement);
     assert.ok(isGantryError(wrong.error, ErrorCode.DIGEST_MISMATCH), String(wrong.error));
     assert.equal(wrong.bytes, 2 * third, 'a consumer never holds the whole of a wrong blob');
-    const longer = await passedOn(desc, [...parts(good), Buffer.from('x')]);
+    const longer = await passedOn(desc, [...parts(good), Buffer.from('x')], placement);
     assert.ok(isGantryError(longer.error, ErrorCode.DIGEST_MISMATCH) && /got more/.test((longer.error as Error).message));
     assert.equal(longer.bytes, 2 * third);
   });
@@ -108,5 +109,5 @@ for (const [name, size] of [['inline', 64 * 1024], ['in a worker thread', 6 * 10
 
 test('an empty chunk after the last one does not replace it', async () => {
   const desc = { digest: Digest.fromBytes(data), size: data.length };
-  assert.deepEqual(await passedOn(desc, [data.subarray(0, 4), data.subarray(4), Buffer.alloc(0)]), { bytes: data.length, error: undefined });
+  assert.deepEqual(await passedOn(desc, [data.subarray(0, 4), data.subarray(4), Buffer.alloc(0)], 'auto'), { bytes: data.length, error: undefined });
 });

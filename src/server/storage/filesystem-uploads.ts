@@ -200,7 +200,7 @@ export class FilesystemUploads {
 }
 
 async function hashFile(path: string, algorithm: string, size: number): Promise<string> {
-  const hash = createBlobHash(algorithm, size);
+  const hash = createBlobHash(algorithm, size, 'worker');
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: READ_BUFFER })) await hash.update(chunk as Buffer);
   } catch (err) {

@@ -24,7 +24,7 @@ export interface LiveHash {
  * request's Content-Length, when it has one) decides whether it is hashed inline or in a worker.
  */
 export function newLiveHash(sizeHint?: number): LiveHash {
-  return { hash: createBlobHash(LIVE_ALGORITHM, sizeHint), size: 0 };
+  return { hash: createBlobHash(LIVE_ALGORITHM, sizeHint, 'worker'), size: 0 };
 }
 
 /** A pass-through that feeds every chunk to `hash` and counts bytes (the in-memory storage's upload path). */
