@@ -69,7 +69,7 @@ export { resolveDigest, listTags, listTagPages, listCatalog, listCatalogPages, d
 // Images: copy and inspect between registries, OCI layouts and docker archives.
 export { copy, parseImageLocation, formatImageLocation } from './image/transports.js';
 export type { ImageLocation, CopyImagesOptions } from './image/transports.js';
-export type { CopyOptions, CopyEvent, CopyResult } from './image/copy.js';
+export type { CopyOptions, CopyEvent, CopyResult, ImageStartEvent, ImageEndEvent, ManifestEvent, BlobEvent, BlobProgressEvent } from './image/copy.js';
 export { inspect } from './image/inspect.js';
 export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
 

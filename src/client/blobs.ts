@@ -40,14 +40,19 @@ const RESUMABLE_CODES = new Set([
 /** The transport's low-speed cut (timeouts.ts): resumed like any cut, but counted apart, since a drip brings a byte now and then. */
 const LOW_SPEED = 'GANTRY_LOW_SPEED';
 
+/** What a HEAD of a blob says. */
 export interface BlobHead {
+  /** The digest asked about. */
   readonly digest: Digest;
   /** From Content-Length; undefined if the registry did not say. */
   readonly size: number | undefined;
+  /** The rate limit the registry announced with the answer, if it did. */
   readonly rateLimit?: RateLimit;
 }
 
+/** Options of {@link RepositoryClient.getBlob}. */
 export interface GetBlobOptions {
+  /** Aborts the download; the stream fails with code ABORTED. */
   readonly signal?: AbortSignal;
   /** Waits between resumes (tests). Default: a timer that the signal can cut short. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -60,7 +65,12 @@ export interface GetBlobOptions {
 }
 
 /** A verified blob stream. `resumes` counts the Range requests it needed. */
-export type BlobStream = Readable & { readonly rateLimit?: RateLimit; readonly resumes: number };
+export type BlobStream = Readable & {
+  /** The rate limit the registry announced with the answer, if it did. */
+  readonly rateLimit?: RateLimit;
+  /** How many times the download was resumed after a break. */
+  readonly resumes: number
+};
 
 function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
   return signal ? { signal } : {};

@@ -34,7 +34,7 @@ import { catalogPages, tagPages, flatten, type ListOptions, type ListPage } from
 import { referrers, type ReferrersOptions, type ReferrersResult } from './referrers.js';
 import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import type { Access, Query, RegistryTarget, RepositoryTarget } from './target.js';
+import type { Access, Query } from './target.js';
 
 /** Options for `RegistryClient.create`: the registry, the transport (shared or its own) and what the client is for. */
 export interface RegistryClientOptions {
@@ -64,7 +64,7 @@ export type { Access } from './target.js';
  * {@link RepositoryClient} per repository. {@link connectRegistry} makes one with
  * credentials; `RegistryClient.create` makes an anonymous one. Close it when done.
  */
-export class RegistryClient implements RegistryTarget {
+export class RegistryClient {
   /** `host[:port]` as given. */
   readonly host: string;
   /** @internal The transport every request goes through. */
@@ -165,7 +165,7 @@ export class RegistryClient implements RegistryTarget {
  * scopes it needs. Get one from {@link RegistryClient.repository}. (Methods only; the work
  * lives in one module per job.)
  */
-export class RepositoryClient implements RepositoryTarget {
+export class RepositoryClient {
   /** The registry this repository is on. */
   readonly client: RegistryClient;
   /** The repository's name (registry and path). */

@@ -55,32 +55,118 @@ function canMount(d: ImageDestination): d is MountingDestination {
   return typeof (d as Partial<MountingDestination>).mountBlob === 'function';
 }
 
-export type CopyEvent =
-  | { kind: 'image'; phase: 'start'; source: string; destination: string; digest: string; mediaType: string; platforms: string[] }
-  | { kind: 'image'; phase: 'exists' | 'done'; digest: string; mediaType: string }
-  | { kind: 'manifest'; phase: 'written'; digest: string; mediaType: string; platform?: string }
-  | { kind: 'blob'; phase: 'exists' | 'mounted' | 'done'; digest: string; size: number; mediaType: string }
-  | { kind: 'blob'; phase: 'copying'; digest: string; size: number; mediaType: string; bytes: number };
+/** The copy of an image begins: what is copied from where to where. */
+export interface ImageStartEvent {
+  /** An image event. */
+  kind: 'image';
+  /** The copy begins. */
+  phase: 'start';
+  /** The source location, as skopeo writes it (`docker://…`, `oci:…`). */
+  source: string;
+  /** The destination location. */
+  destination: string;
+  /** The digest of the top manifest. */
+  digest: string;
+  /** The top manifest's media type. */
+  mediaType: string;
+  /** The platforms copied (`linux/arm64/v8`); empty for a single image. */
+  platforms: string[];
+}
 
+/** The image was there already (`exists`: nothing moves) or is copied whole (`done`). */
+export interface ImageEndEvent {
+  /** An image event. */
+  kind: 'image';
+  /** `exists` or `done`. */
+  phase: 'exists' | 'done';
+  /** The digest of the top manifest. */
+  digest: string;
+  /** The top manifest's media type. */
+  mediaType: string;
+}
+
+/** A manifest is written to the destination (an index's children first, the top one last). */
+export interface ManifestEvent {
+  /** A manifest event. */
+  kind: 'manifest';
+  /** Written. */
+  phase: 'written';
+  /** The manifest's digest. */
+  digest: string;
+  /** Its media type. */
+  mediaType: string;
+  /** The platform of an index's child manifest. */
+  platform?: string;
+}
+
+/** A blob was there already (`exists`), was mounted from another repository (`mounted`) or is copied (`done`). */
+export interface BlobEvent {
+  /** A blob event. */
+  kind: 'blob';
+  /** `exists`, `mounted` or `done`. */
+  phase: 'exists' | 'mounted' | 'done';
+  /** The blob's digest. */
+  digest: string;
+  /** The blob's size in bytes. */
+  size: number;
+  /** The blob's media type (a layer's, or the config's). */
+  mediaType: string;
+}
+
+/** Bytes of a blob moved so far, sent as the blob streams. */
+export interface BlobProgressEvent {
+  /** A blob event. */
+  kind: 'blob';
+  /** The blob is streaming. */
+  phase: 'copying';
+  /** The blob's digest. */
+  digest: string;
+  /** The blob's size in bytes. */
+  size: number;
+  /** The blob's media type. */
+  mediaType: string;
+  /** Bytes of it moved so far. */
+  bytes: number;
+}
+
+/** What `onProgress` is told while a copy runs, in order per image, manifest and blob. */
+export type CopyEvent = ImageStartEvent | ImageEndEvent | ManifestEvent | BlobEvent | BlobProgressEvent;
+
+/** How to copy: one platform or all, how many blobs at once, the destination's tag, progress. */
 export interface CopyOptions {
-  /** One platform of an index (`linux/arm64/v8`); the destination then gets that image's manifest. */
+  /** One platform of an index (`linux/arm64/v8`); the destination then gets that image's manifest. Default: the whole index. */
   readonly platform?: string | Platform;
-  /** Blobs copied at once (default DEFAULT_COPY_JOBS). */
+  /** Blobs copied at once, 1 to 64. Default 6. */
   readonly jobs?: number;
   /** The tag the destination gives the top manifest (layouts, archives; a registry destination is named by its reference). */
   readonly tag?: string;
+  /** Aborts the copy (code ABORTED); nothing is committed at the destination. */
   readonly signal?: AbortSignal;
+  /** Told each {@link CopyEvent} as the copy goes (render progress with it). */
   readonly onProgress?: (event: CopyEvent) => void;
 }
 
+/** What a copy did. */
 export interface CopyResult {
   /** The digest of the top manifest written (the source's, unless a platform was selected). */
   readonly digest: string;
+  /** The top manifest's media type. */
   readonly mediaType: string;
   /** True when the destination already had the image and nothing moved. */
   readonly upToDate: boolean;
+  /** Manifests written (an index and its children count one each). */
   readonly manifests: number;
-  readonly blobs: { readonly total: number; readonly copied: number; readonly existed: number; readonly mounted: number };
+  /** The distinct blobs of the image and what happened to each. */
+  readonly blobs: {
+    /** Distinct blobs (a layer shared by platforms counts once). */
+    readonly total: number;
+    /** Streamed from the source. */
+    readonly copied: number;
+    /** Already at the destination. */
+    readonly existed: number;
+    /** Mounted from the source repository (same registry), no byte moved. */
+    readonly mounted: number;
+  };
   /** Bytes streamed (mounted and existing blobs not counted). */
   readonly bytes: number;
 }
