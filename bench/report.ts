@@ -26,17 +26,17 @@ export const EMBEDDED_TARGET = 1.5;
  */
 export const CLIENT_VERIFICATION: Partial<Record<Scenario, Record<Tool, string>>> = {
   push: {
-    gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (worker threads); a mismatch cancels the upload before its commit',
+    gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (hashed inline on 2 cores or fewer, in worker threads with more); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing',
   },
   pull: {
-    gantry: 'size and sha256 of every blob before it is renamed into the layout (worker threads)',
+    gantry: 'size and sha256 of every blob before it is renamed into the layout (inline on 2 cores or fewer, worker threads with more)',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'sha256sum of every blob after it is written',
   },
   copy: {
-    gantry: 'size and sha256 of every blob as it streams from the source registry (worker threads); a mismatch cancels the upload before its commit',
+    gantry: 'size and sha256 of every blob as it streams from the source registry into the destination (inline on 2 cores or fewer, worker threads with more); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing (curl GET | curl PUT: only the destination registry checks)',
   },
