@@ -71,7 +71,7 @@ export function isImageManifest(mediaType: string): boolean {
   return mediaType === MediaType.OCI_MANIFEST || mediaType === MediaType.DOCKER_MANIFEST;
 }
 
-/** A Docker schema 1 manifest, signed or not. `application/json` is how old registries label it. */
+/** A Docker schema 1 manifest, signed or not. */
 export function isSchema1(mediaType: string): boolean {
   return (
     mediaType === MediaType.DOCKER_SCHEMA1_MANIFEST ||
