@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests run against: the CNCF registry
-# (Debian package docker-registry) and skopeo, plus curl, openssl and GNU time for the bench. Idempotent: does nothing when both are
-# there. Makes sure no system service of the package is left holding port 5000.
+# (Debian package docker-registry), skopeo, and the containers tools podman, buildah and umoci
+# (the tests use vfs storage and run no container), plus curl, openssl and GNU time for the
+# bench. Idempotent: does nothing when all are there. Makes sure no system service of the
+# package is left holding port 5000.
 set -euo pipefail
 
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # GNU time: the bench reads peak RSS from `/usr/bin/time -v` (bash's `time` keyword has none).
@@ -34,4 +39,4 @@ fi
 if command -v pkill >/dev/null 2>&1; then
   pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml' 2>/dev/null || true
 fi
-echo "install-peers: $(docker-registry --version 2>&1 | head -1); $(skopeo --version)"
+echo "install-peers: $(docker-registry --version 2>&1 | head -1); $(skopeo --version); $(podman --version); $(buildah --version | cut -d"(" -f1); $(umoci --version)"

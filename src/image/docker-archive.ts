@@ -1,11 +1,13 @@
 /**
- * `docker save` tarballs (`docker-archive:FILE[:REF]`): `manifest.json` =
+ * `docker save` tarballs (`docker-archive:FILE[:REF]`, or `docker-archive:FILE:@N` for the
+ * N-th image of a multi-image archive, reading only): `manifest.json` =
  * `[{Config, RepoTags, Layers}]`, the config as a file, one uncompressed tar per layer.
  *
  * Reading presents the image as a Docker schema 2 manifest built from the archive's files
  * (the archive keeps no registry manifest, so its digest is new), or, for an OCI-layout
- * tarball without `manifest.json`, the layout's own manifests. Writing does what skopeo's
- * `docker-archive:` transport does, so `docker load` and skopeo accept the result: layers are
+ * tarball without `manifest.json`, the layout's own manifests (read as `oci-archive:` reads
+ * them, `oci-archive.ts`). Writing does what skopeo's `docker-archive:` transport does, so
+ * `docker load` and skopeo accept the result: layers are
  * decompressed and stored as `<diff_id hex>.tar` (sha256 of the file = the config's
  * diff_id), the config as `<config hex>.json`, then `manifest.json`; the tarball appears
  * under its name only on `commit()`.
@@ -20,8 +22,8 @@ import { MediaType } from '../oci/media-types.js';
 import { Digest } from '../ref/digest.js';
 import { Reference } from '../ref/reference.js';
 import { ANNOTATION_REF_NAME } from '../oci/descriptor.js';
-import { OCI_LAYOUT_FILE, readLayoutIndex, readLayoutManifest, selectLayoutImage } from './layout-index.js';
-import type { LayoutFiles } from './layout-index.js';
+import { OCI_LAYOUT_FILE, selectLayoutImage } from './layout-index.js';
+import { TarLayout } from './oci-archive.js';
 import { TarIndex, isGzip, isZstd } from './tar-index.js';
 import type { TarEntry } from './tar-index.js';
 import type { BlobOptions, ImageSource, RawManifest } from './types.js';
@@ -51,7 +53,7 @@ export interface DockerArchiveSourceOptions {
 interface Opened {
   tar: TarIndex;
   /** Set for OCI-layout tarballs: manifests come from the layout. */
-  layout?: { files: LayoutFiles; top: Descriptor };
+  layout?: TarLayout;
   /** Set for docker-format archives: the built schema 2 manifest. */
   manifest?: RawManifest;
   /** Blob digest → tar entry. */
@@ -120,7 +122,7 @@ export class DockerArchiveSource implements ImageSource {
     const [only, ...rest] = items;
     if (only && rest.length === 0) return only;
     if (!only) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: the archive holds no images`);
-    throw new GantryError(ErrorCode.USAGE, `${this.name}: the archive holds ${items.length} images; name one by reference or @index (${listing})`);
+    throw new GantryError(ErrorCode.USAGE, `${this.name}: the archive holds ${items.length} images; name one by reference (docker-archive:${this.file}:REF) or by position from 0 (docker-archive:${this.file}:@N); ${listing}`);
   }
 
   private async interpretDocker(tar: TarIndex, manifestEntry: TarEntry): Promise<Opened> {
@@ -150,32 +152,28 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   private async interpretLayout(tar: TarIndex): Promise<Opened> {
-    const files = tar.asLayoutFiles(this.name);
-    const index = await readLayoutIndex(files, this.name);
-    let top: Descriptor;
-    if (this.options.index !== undefined) {
-      const found = index.manifests[this.options.index];
-      if (!found) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: index.json has ${index.manifests.length} image(s); there is no index ${this.options.index}`);
-      top = found;
-    } else if (this.options.ref !== undefined) {
-      const wanted = normalizeRef(this.options.ref);
-      const found = index.manifests.find((m) => {
-        const full = m.annotations?.[ANNOTATION_IMAGE_NAME];
-        return (full !== undefined && normalizeRef(full) === wanted) || m.annotations?.[ANNOTATION_REF_NAME] === this.options.ref;
-      });
-      top = found ?? selectLayoutImage(index, { tag: this.options.ref }, this.name);
-    } else {
-      top = selectLayoutImage(index, {}, this.name);
-    }
-    return { tar, blobs: new Map(), layout: { files, top } };
+    const layout = await TarLayout.open(tar, this.name, (index) => {
+      if (this.options.index !== undefined) {
+        const found = index.manifests[this.options.index];
+        if (!found) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: index.json has ${index.manifests.length} image(s); there is no index ${this.options.index}`);
+        return found;
+      }
+      if (this.options.ref !== undefined) {
+        const wanted = normalizeRef(this.options.ref);
+        const found = index.manifests.find((m) => {
+          const full = m.annotations?.[ANNOTATION_IMAGE_NAME];
+          return (full !== undefined && normalizeRef(full) === wanted) || m.annotations?.[ANNOTATION_REF_NAME] === this.options.ref;
+        });
+        return found ?? selectLayoutImage(index, { tag: this.options.ref }, this.name);
+      }
+      return selectLayoutImage(index, {}, this.name);
+    });
+    return { tar, blobs: new Map(), layout };
   }
 
   async getManifest(digest?: Digest): Promise<RawManifest> {
     const opened = await this.open();
-    if (opened.layout) {
-      const { files, top } = opened.layout;
-      return digest ? readLayoutManifest(files, digest, this.name) : readLayoutManifest(files, top.digest, this.name, top.mediaType);
-    }
+    if (opened.layout) return opened.layout.manifest(digest);
     const manifest = opened.manifest as RawManifest;
     if (digest && !digest.equals(manifest.digest)) {
       throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: manifest ${digest.toString()} not found; the archive's image is ${manifest.digest.toString()}`);
@@ -186,7 +184,7 @@ export class DockerArchiveSource implements ImageSource {
   async getBlob(desc: Descriptor, options: BlobOptions = {}): Promise<Readable> {
     options.signal?.throwIfAborted();
     const opened = await this.open();
-    if (opened.layout) return opened.layout.files.openStream(`blobs/${desc.digest.algorithm}/${desc.digest.encoded}`, options.signal);
+    if (opened.layout) return opened.layout.blob(desc, options.signal);
     const entry = opened.blobs.get(desc.digest.toString());
     if (!entry) throw new GantryError(ErrorCode.NOT_FOUND, `${this.name}: blob ${desc.digest.toString()} is not part of this image`);
     return opened.tar.openEntry(entry, options.signal);

@@ -1,7 +1,9 @@
 /**
  * Where an image lives, in skopeo's spelling: `docker://REF` (or a bare REF), `oci:DIR[:TAG]`,
- * `docker-archive:FILE[:REF]`. Parsed once into an ImageLocation; opened into an ImageSource
- * or ImageDestination; and `copy` between any two of them.
+ * `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]` and `docker-archive:FILE:@N`. Parsed
+ * once into an ImageLocation; opened into an ImageSource or ImageDestination; and `copy`
+ * between any two of them. As in skopeo (containers/image `internal.SplitPathAndImage` and
+ * `docker/archive.ParseReference`), the path ends at the first `:`.
  */
 import { connectRegistry, type ConnectedRegistry, type RegistryAccessOptions } from '../client/connect.js';
 import { RegistryImageDestination, RegistryImageSource } from './registry.js';
@@ -9,12 +11,13 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { Reference } from '../ref/reference.js';
 import { checkCopyOptions, copyImage, type CopyOptions, type CopyResult } from './copy.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
+import { OciArchiveDestination, OciArchiveSource } from './oci-archive.js';
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
 /**
  * Where an image lives, as {@link parseImageLocation} reads it: an image in a registry, an OCI
- * image layout directory, or a `docker save` tarball. Switch on `transport`.
+ * image layout directory, a tarball of one, or a `docker save` tarball. Switch on `transport`.
  */
 export type ImageLocation =
   | {
@@ -32,45 +35,98 @@ export type ImageLocation =
       readonly tag?: string
     }
   | {
+      /** `oci-archive`: a tarball of an OCI image layout (`podman save --format oci-archive`). */
+      readonly transport: 'oci-archive';
+      /** The tarball's path, as written. */
+      readonly file: string;
+      /** The image's tag in the layout's `index.json`; undefined when none was given. */
+      readonly tag?: string
+    }
+  | {
       /** `docker-archive`: a `docker save` tarball. */
       readonly transport: 'docker-archive';
       /** The tarball's path, as written. */
       readonly file: string;
-      /** The image's reference in the archive, as written (not parsed); undefined when none was given. */
-      readonly reference?: string
+      /** The image's reference in the archive, as written (not parsed); undefined when none was given. At most one of `reference` and `index` is set. */
+      readonly reference?: string;
+      /**
+       * The image at this position (0-based) of the archive's `manifest.json` (`FILE:@N`);
+       * undefined when none was given. It selects an image to read: a destination with one is
+       * refused (USAGE), as skopeo refuses it.
+       */
+      readonly index?: number
     };
 
-/** Parses `docker://REF`, `REF`, `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`. */
+/** `@N` after `docker-archive:FILE:`: a decimal, non-negative position in `manifest.json`. */
+const ARCHIVE_INDEX = /^@(\d+)$/;
+
+/** Splits `PATH[:REST]` at the first colon, as skopeo does; `rest` is undefined without one. */
+function splitPath(rest: string): { path: string; rest: string | undefined } {
+  const i = rest.indexOf(':');
+  return i < 0 ? { path: rest, rest: undefined } : { path: rest.slice(0, i), rest: rest.slice(i + 1) };
+}
+
+function parseArchiveIndex(spec: string, suffix: string): number | undefined {
+  if (!suffix.startsWith('@')) return undefined;
+  const match = ARCHIVE_INDEX.exec(suffix);
+  const n = match ? Number(match[1]) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": ${JSON.stringify(suffix)} is not an image index; write @N with N a number from 0 (docker-archive:FILE:@N)`);
+  }
+  return n;
+}
+
+/**
+ * Parses `docker://REF`, `REF`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+ * `docker-archive:FILE[:REF]` or `docker-archive:FILE:@N` (the N-th image, from 0, of the
+ * archive's `manifest.json`; for reading only). A malformed location is USAGE.
+ */
 export function parseImageLocation(spec: string): ImageLocation {
-  if (spec.startsWith('oci:')) {
-    const rest = spec.slice(4);
-    const i = rest.indexOf(':');
-    const dir = i < 0 ? rest : rest.slice(0, i);
-    const tag = i < 0 ? undefined : rest.slice(i + 1);
-    if (!dir) throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": oci: needs a directory (oci:DIR[:TAG])`);
-    if (tag === '') throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": empty tag after the directory`);
-    return { transport: 'oci', dir, ...(tag !== undefined ? { tag } : {}) };
+  for (const transport of ['oci', 'oci-archive'] as const) {
+    if (!spec.startsWith(`${transport}:`)) continue;
+    const { path, rest: tag } = splitPath(spec.slice(transport.length + 1));
+    const what = transport === 'oci' ? 'a directory (oci:DIR[:TAG])' : 'a file (oci-archive:FILE[:TAG])';
+    if (!path) throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": ${transport}: needs ${what}`);
+    if (tag === '') throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": empty tag after the ${transport === 'oci' ? 'directory' : 'file'}`);
+    const tagged = tag !== undefined ? { tag } : {};
+    return transport === 'oci' ? { transport, dir: path, ...tagged } : { transport, file: path, ...tagged };
   }
   if (spec.startsWith('docker-archive:')) {
-    const rest = spec.slice('docker-archive:'.length);
-    const i = rest.indexOf(':');
-    const file = i < 0 ? rest : rest.slice(0, i);
-    const reference = i < 0 ? undefined : rest.slice(i + 1);
-    if (!file) throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": docker-archive: needs a file (docker-archive:FILE[:REF])`);
+    const { path: file, rest: reference } = splitPath(spec.slice('docker-archive:'.length));
+    if (!file) throw new GantryError(ErrorCode.USAGE, `invalid image location "${spec}": docker-archive: needs a file (docker-archive:FILE[:REF] or docker-archive:FILE:@N)`);
+    const index = reference ? parseArchiveIndex(spec, reference) : undefined;
+    if (index !== undefined) return { transport: 'docker-archive', file, index };
     return { transport: 'docker-archive', file, ...(reference ? { reference } : {}) };
   }
   const ref = spec.startsWith('docker://') ? spec.slice('docker://'.length) : spec;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || /^(dir|containers-storage|docker-daemon|oci-archive):/.test(ref)) {
-    throw new GantryError(ErrorCode.USAGE, `unsupported image location "${spec}": use docker://REF, oci:DIR[:TAG] or docker-archive:FILE[:REF]`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || /^(dir|containers-storage|docker-daemon):/.test(ref)) {
+    throw new GantryError(ErrorCode.USAGE, `unsupported image location "${spec}": use docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF|:@N]`);
   }
   return { transport: 'docker', reference: Reference.parse(ref) };
 }
 
-/** The location in skopeo's spelling: `docker://` and the familiar reference (e.g. `docker://ubuntu:22.04`), `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`. */
+/**
+ * The location in skopeo's spelling: `docker://` and the familiar reference (e.g.
+ * `docker://ubuntu:22.04`), `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+ * `docker-archive:FILE[:REF]` or `docker-archive:FILE:@N`. {@link parseImageLocation} reads
+ * it back to the same location.
+ */
 export function formatImageLocation(loc: ImageLocation): string {
   if (loc.transport === 'docker') return `docker://${loc.reference.familiar()}`;
   if (loc.transport === 'oci') return `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}`;
+  if (loc.transport === 'oci-archive') return `oci-archive:${loc.file}${loc.tag ? `:${loc.tag}` : ''}`;
+  if (loc.index !== undefined) return `docker-archive:${loc.file}:@${loc.index}`;
   return `docker-archive:${loc.file}${loc.reference ? `:${loc.reference}` : ''}`;
+}
+
+/**
+ * Why `loc` cannot be written to, or undefined: `docker-archive:FILE:@N` picks an image that
+ * is there, and a destination has none yet (skopeo: "Destination reference must not contain
+ * a manifest index @N").
+ */
+function destinationProblem(loc: ImageLocation): string | undefined {
+  if (loc.transport !== 'docker-archive' || loc.index === undefined) return undefined;
+  return `${formatImageLocation(loc)}: @${loc.index} selects an image to read from an archive; a destination cannot have one (name the image by reference: docker-archive:${loc.file}:REF, or give none)`;
 }
 
 export interface Opened<T> {
@@ -86,8 +142,12 @@ export async function openSource(loc: ImageLocation, access: RegistryAccessOptio
     const value = new OciLayoutSource(loc.dir, loc.tag !== undefined ? { tag: loc.tag } : {});
     return { value, close: () => value.close() };
   }
+  if (loc.transport === 'oci-archive') {
+    const value = new OciArchiveSource(loc.file, loc.tag !== undefined ? { tag: loc.tag } : {});
+    return { value, close: () => value.close() };
+  }
   if (loc.transport === 'docker-archive') {
-    const value = new DockerArchiveSource(loc.file, loc.reference ? { ref: loc.reference } : {});
+    const value = new DockerArchiveSource(loc.file, loc.index !== undefined ? { index: loc.index } : loc.reference ? { ref: loc.reference } : {});
     return { value, close: () => value.close() };
   }
   const registry = await connectRegistry(loc.reference.repository.domain, 'pull', access);
@@ -95,10 +155,16 @@ export async function openSource(loc: ImageLocation, access: RegistryAccessOptio
   return { value, registry, close: () => registry.close() };
 }
 
-/** Opens a location to write to. */
+/** Opens a location to write to; `docker-archive:FILE:@N` is USAGE (an index selects what to read). */
 export async function openDestination(loc: ImageLocation, access: RegistryAccessOptions = {}): Promise<Opened<ImageDestination>> {
+  const problem = destinationProblem(loc);
+  if (problem) throw new GantryError(ErrorCode.USAGE, problem);
   if (loc.transport === 'oci') {
     const value = new OciLayoutDestination(loc.dir, loc.tag !== undefined ? { tag: loc.tag } : {});
+    return { value, close: async () => undefined };
+  }
+  if (loc.transport === 'oci-archive') {
+    const value = new OciArchiveDestination(loc.file, loc.tag !== undefined ? { tag: loc.tag } : {});
     return { value, close: async () => undefined };
   }
   if (loc.transport === 'docker-archive') {
@@ -129,6 +195,9 @@ export async function copy(from: string | ImageLocation, to: string | ImageLocat
   checkCopyOptions('copy', options).object('source').object('destination');
   const src = typeof from === 'string' ? parseImageLocation(from) : from;
   const dst = typeof to === 'string' ? parseImageLocation(to) : to;
+  // Before the source is opened (a registry is connected to): nothing is read for a copy that cannot be written.
+  const problem = destinationProblem(dst);
+  if (problem) throw new GantryError(ErrorCode.USAGE, problem);
   const source = await openSource(src, options.source);
   try {
     const destination = await openDestination(dst, options.destination);

@@ -1,19 +1,23 @@
 /**
- * Real peers the tests talk to: the CNCF registry (`docker-registry`) and `skopeo`.
- * Locally a missing peer skips the test; under CI (`CI` set) it fails, so a broken CI
- * image cannot turn the interop suite green by skipping it.
+ * Real peers the tests talk to: the CNCF registry (`docker-registry`), `skopeo`, and the
+ * containers tools `podman`, `buildah` and `umoci`. Locally a missing peer skips the test;
+ * under CI (`CI` set) it fails, so a broken CI image cannot turn the interop suite green by
+ * skipping it.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-export type Peer = 'docker-registry' | 'skopeo';
+export type Peer = 'docker-registry' | 'skopeo' | 'podman' | 'buildah' | 'umoci';
 
 /** Where the Debian packages put them; PATH is searched when they are not there. */
 const PEER_PATHS: Record<Peer, string> = {
   'docker-registry': '/usr/bin/docker-registry',
   skopeo: '/usr/bin/skopeo',
+  podman: '/usr/bin/podman',
+  buildah: '/usr/bin/buildah',
+  umoci: '/usr/bin/umoci',
 };
 
 /** The path of a peer binary, or undefined when it is not installed. */
@@ -71,9 +75,20 @@ const SKOPEO_TIMEOUT_MS = 120_000;
  * `--dest-cert-dir DIR`, `--src-creds user:pass`, ...).
  */
 export async function runSkopeo(args: string[], opts: RunSkopeoOptions = {}): Promise<RunResult> {
-  const skopeo = peerPath('skopeo');
-  if (!skopeo) throw new Error('skopeo is not installed; run scripts/install-peers.sh');
-  const home = mkdtempSync(join(tmpdir(), 'gantry-skopeo-home-'));
+  return runPeer('skopeo', args, opts);
+}
+
+/**
+ * Runs a containers tool (skopeo, podman, buildah, umoci) with HOME, the XDG dirs and
+ * REGISTRY_AUTH_FILE in a fresh temp dir, so nothing of the user's configuration leaks in.
+ * podman and buildah need their storage flags from the caller (see `containersStorage`).
+ */
+export async function runPeer(peer: Peer, args: string[], opts: RunSkopeoOptions = {}): Promise<RunResult> {
+  const skopeo = peerPath(peer);
+  if (!skopeo) throw new Error(`${peer} is not installed; run scripts/install-peers.sh`);
+  const home = mkdtempSync(join(tmpdir(), `gantry-${peer}-home-`));
+  // buildah and podman refuse a REGISTRY_AUTH_FILE that does not exist: give them an empty one.
+  writeFileSync(join(home, 'auth.json'), '{"auths":{}}\n', { mode: 0o600 });
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
@@ -99,4 +114,13 @@ export async function runSkopeo(args: string[], opts: RunSkopeoOptions = {}): Pr
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * Storage flags that keep podman and buildah to a folder of the test's: the vfs driver (no
+ * overlay mounts in this sandbox), the image store under `dir`, and cgroups and events off
+ * (nothing is run, images are only pulled, pushed, loaded and saved).
+ */
+export function containersStorage(dir: string): string[] {
+  return ['--storage-driver', 'vfs', '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot')];
 }

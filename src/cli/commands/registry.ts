@@ -109,7 +109,7 @@ async function printListing(pages: AsyncIterable<ListPage>, jsonOpen: string | u
 }
 
 export function registryCommands(program: Command): void {
-  addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG] or docker-archive:FILE[:REF]'), { configFlag: false })
+  addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF|:@N]'), { configFlag: false })
     .description('show an image: digest, media type, platforms, layers and sizes, created, labels')
     .option('--raw', 'print the manifest exactly as stored')
     .option('--config', "print the image's config blob (use --config-dir for Docker's config directory)")
