@@ -34,7 +34,19 @@ export function buildProgram(): Command {
   loginCommands(program);
   pingCommand(program);
   serveCommand(program);
+  const every = (c: Command): Command[] => [c, ...c.commands.flatMap(every)];
+  for (const command of every(program)) command.configureOutput({ outputError: (text, write) => write(usageError(command, text)) });
   return program;
+}
+
+/**
+ * A usage error as every other error reads, a `gantry:` line, followed by the command's usage
+ * and where its help is (commander's own text starts with `error: `).
+ */
+function usageError(command: Command, text: string): string {
+  const message = text.replace(/^error: /, '').trim();
+  const path = command.parent ? `gantry ${command.name()}` : 'gantry';
+  return `gantry: ${message}\nusage: ${path} ${command.usage()}\nsee '${path} --help'\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -199,7 +199,18 @@ describe('gantry CLI (built, separate process)', () => {
       const r = await gantry(...args);
       assert.equal(r.code, 2, `gantry ${args.join(' ')}: exit ${r.code}, stderr: ${r.stderr}`);
       assert.match(r.stderr, message, `gantry ${args.join(' ')}`);
+      assert.match(r.stderr, /^gantry: /, `gantry ${args.join(' ')}: the first line is a gantry: line`);
       assert.equal(r.stdout, '', `gantry ${args.join(' ')}: nothing on stdout`);
     }
+  });
+
+  test('a bad flag or a missing argument names the command\'s usage and its help', async () => {
+    const bad = await gantry('tags', '--no-such-flag', `${reg}/cli/app`);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, "gantry: unknown option '--no-such-flag'\nusage: gantry tags [options] <repository>\nsee 'gantry tags --help'\n");
+    const missing = await gantry('copy', `${reg}/cli/app:v1`);
+    assert.match(missing.stderr, /^gantry: missing required argument 'destination'\nusage: gantry copy \[options\] <source> <destination>\nsee 'gantry copy --help'\n$/);
+    const unknown = await gantry('no-such-command');
+    assert.match(unknown.stderr, /^gantry: unknown command 'no-such-command'\nusage: gantry \[options\] \[command\]\nsee 'gantry --help'\n$/);
   });
 });
