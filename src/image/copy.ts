@@ -348,7 +348,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
   emit({ kind: 'image', phase: 'start', source: source.name, destination: destination.name, digest, mediaType: p.top.mediaType, platforms: p.children.flatMap((c) => (c.platform ? [c.platform] : [])) });
   const put = { ...(options.tag ? { tag: options.tag } : {}) };
   try {
-    if (destination.hasManifest && (await destination.hasManifest(p.top.digest))) {
+    if (destination.hasManifest && (await destination.hasManifest(p.top.digest, options.tag))) {
       await destination.putManifest(p.top, { ...put, isTop: true });
       await destination.commit();
       emit({ kind: 'image', phase: 'exists', digest, mediaType: p.top.mediaType });

@@ -277,7 +277,7 @@ export class DockerArchiveDestination implements ImageDestination {
       this.checkOpen();
       const manifest = parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
       if (manifest.kind === 'index') {
-        throw new GantryError(ErrorCode.USAGE, `${this.name}: a docker archive holds single images, not an index (${manifest.mediaType}); select a platform first`);
+        throw new GantryError(ErrorCode.USAGE, `${this.name}: a docker archive holds single images, not an index (${manifest.mediaType}); copy one platform of it with --platform OS/ARCH (the library's platform option)`);
       }
       if (manifest.kind === 'schema1') throw new GantryError(ErrorCode.USAGE, `${this.name}: Docker schema 1 images cannot be written to a docker archive`);
       this.manifests.set(m.digest.toString(), m);

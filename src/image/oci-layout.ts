@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCode, GantryError } from '../errors.js';
-import type { Descriptor } from '../oci/descriptor.js';
+import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
 import { manifestDescriptor } from '../oci/manifest.js';
 import { Digest } from '../ref/digest.js';
 import { checkOptions } from '../options.js';
@@ -184,18 +184,27 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   /**
-   * Whether the layout holds the manifest and everything it reaches: a manifest whose layers
-   * went missing is not "already there", so copy writes it again instead of a no-op.
+   * Whether the image is there already as the copy would leave it: the manifest and everything
+   * it reaches, named in `index.json` by the tag asked for (`tag`, else this destination's).
+   * A manifest whose layers went missing, or one the tag does not name yet, is not "already
+   * there": copy then writes it (its blobs are skipped as present) and the tag is added, instead
+   * of a no-op that would report the image up to date.
    */
-  async hasManifest(digest: Digest): Promise<boolean> {
+  async hasManifest(digest: Digest, tag?: string): Promise<boolean> {
+    const files = new DirectoryFiles(this.dir);
     let raw: RawManifest;
     try {
-      raw = await readLayoutManifest(new DirectoryFiles(this.dir), digest, this.name);
+      raw = await readLayoutManifest(files, digest, this.name);
     } catch (err) {
       if (err instanceof GantryError) return false; // absent, or not a manifest of that digest
       throw err;
     }
-    return (await missingBlobs(manifestDescriptor(raw), this.contents())).length === 0;
+    if ((await missingBlobs(manifestDescriptor(raw), this.contents())).length > 0) return false;
+    const wanted = tag ?? this.options.tag;
+    const index = await readLayoutIndex(files, this.name).catch(() => undefined);
+    return (index?.manifests ?? []).some(
+      (m) => m.digest.equals(digest) && (wanted === undefined || m.annotations?.[ANNOTATION_REF_NAME] === wanted),
+    );
   }
 
   /** The layout's blobs as the commit check sees them: present with their size. */

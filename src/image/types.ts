@@ -61,7 +61,12 @@ export interface ImageDestination {
    * cancelled before its final `PUT ?digest=`. Nothing partial stays on any failure.
    */
   putBlob(desc: Descriptor, data: Readable, options?: BlobOptions): Promise<void>;
-  hasManifest?(digest: Digest): Promise<boolean>;
+  /**
+   * Whether the image is there already, as the copy would leave it: the top manifest and
+   * everything it reaches, under the tag asked for (`tag`, else the destination's own). True
+   * makes the copy a no-op that reports the image up to date.
+   */
+  hasManifest?(digest: Digest, tag?: string): Promise<boolean>;
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void>;
   /** Makes everything visible (index.json last; closes the tar). Nothing is visible before. */
   commit(): Promise<void>;

@@ -151,6 +151,22 @@ describe('an OCI layout commits only a complete image', () => {
     assert.equal(r.blobs.copied, 1);
     assert.equal((await missingBlobs(manifestDescriptor(img.manifest), { name: 'x', holds: async (d) => existsSync(join(dir, 'blobs/sha256', d.digest.encoded)), manifest: async () => img.manifest })).length, 0);
   });
+
+  test('the same image under a new tag is not "up to date": the tag is added, no blob is copied', async () => {
+    const dir = fresh('layout');
+    const img = await makeImage({ seed: 'retag' });
+    const src = new MemorySource(img.manifest, img.blobs);
+    await copyImage(src, new OciLayoutDestination(dir, { tag: 'v1' }));
+    const retag = await copyImage(src, new OciLayoutDestination(dir, { tag: 'v2' }));
+    assert.equal(retag.upToDate, false);
+    assert.equal(retag.blobs.copied, 0);
+    assert.equal(retag.blobs.existed, retag.blobs.total);
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    assert.deepEqual(index.manifests.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'], m.digest]).sort(), [['v1', img.manifest.digest.toString()], ['v2', img.manifest.digest.toString()]]);
+    // The copy's own tag option counts the same way as the destination's.
+    assert.equal((await copyImage(src, new OciLayoutDestination(dir), { tag: 'v2' })).upToDate, true);
+    assert.equal((await copyImage(src, new OciLayoutDestination(dir), { tag: 'v3' })).upToDate, false);
+  });
 });
 
 describe('a docker archive is renamed into place only when complete', () => {
