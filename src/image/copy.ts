@@ -28,6 +28,7 @@ import { parseManifest, type ImageManifest, type Manifest } from '../oci/manifes
 import { formatPlatform, parsePlatform, selectManifest, type Platform } from '../oci/platform.js';
 import type { Digest } from '../ref/digest.js';
 import { checkOptions, type OptionCheck } from '../options.js';
+import { imageToOci, indexToOci, isDockerFormat } from './convert.js';
 import { isValidRefName } from './layout-index.js';
 import type { ImageDestination, ImageSource, RawManifest } from './types.js';
 
@@ -144,6 +145,15 @@ export interface CopyOptions {
   readonly signal?: AbortSignal;
   /** Told each {@link CopyEvent} as the copy goes (render progress with it). */
   readonly onProgress?: (event: CopyEvent) => void;
+  /**
+   * Keep every manifest's bytes, and so its digest (crane's behaviour). By default an image in
+   * Docker's format copied to an OCI layout or OCI archive is converted to OCI's (as skopeo
+   * does), because OCI tools (umoci, skopeo) read only that there. With `preserveDigests` the
+   * layout keeps Docker's format, which only gantry and crane read; a destination that cannot
+   * keep a manifest at all (a docker archive) fails with USAGE before any blob moves.
+   * Registries keep every format as it is, with or without it. Default false.
+   */
+  readonly preserveDigests?: boolean;
 }
 
 /** What a copy did. */
@@ -152,6 +162,11 @@ export interface CopyResult {
   readonly digest: string;
   /** The top manifest's media type. */
   readonly mediaType: string;
+  /**
+   * The source's top manifest digest, when the manifests were converted to OCI's format on the
+   * way (then `digest` is the converted one's); undefined when the bytes were kept.
+   */
+  readonly convertedFrom?: string;
   /** True when the destination already had the image and nothing moved. */
   readonly upToDate: boolean;
   /** Manifests written (an index and its children count one each). */
@@ -203,7 +218,8 @@ export function checkCopyOptions(where: string, options: CopyOptions | undefined
     .string('tag')
     .check('tag', (v) => isValidRefName(v as string), 'a tag without whitespace')
     .signal('signal')
-    .func('onProgress');
+    .func('onProgress')
+    .boolean('preserveDigests');
 }
 
 interface Plan {
@@ -244,6 +260,28 @@ async function plan(source: ImageSource, platform: Platform | undefined): Promis
     }
   }
   return { top: toRaw(top), children, blobs: [...blobs.values()] };
+}
+
+/**
+ * The plan with Docker-format manifests converted to OCI's (convert.ts): each Docker child,
+ * then the top (an image, or an index naming the converted children). The blobs stay.
+ */
+function toOci(p: Plan, where: string): Plan & { convertedFrom?: string } {
+  const converted = new Map<string, RawManifest>();
+  const children = p.children.map((c) => {
+    if (!isDockerFormat(c.raw.mediaType)) return c;
+    const raw = imageToOci(c.raw, where);
+    converted.set(c.raw.digest.toString(), raw);
+    return { ...c, raw };
+  });
+  const top = p.top;
+  let next = top;
+  if (p.children.length === 0) {
+    if (isDockerFormat(top.mediaType)) next = imageToOci(top, where);
+  } else if (isDockerFormat(top.mediaType) || converted.size > 0) {
+    next = indexToOci(top, converted, where);
+  }
+  return next === top ? p : { top: next, children, blobs: p.blobs, convertedFrom: top.digest.toString() };
 }
 
 /**
@@ -343,7 +381,13 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
   const emit = options.onProgress ?? (() => undefined);
   const jobs = destination.parallelBlobs ? (options.jobs ?? DEFAULT_COPY_JOBS) : 1;
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
-  const p = await plan(source, platform);
+  const read = await plan(source, platform);
+  const format = destination.manifestFormat ?? 'any';
+  if (options.preserveDigests && format === 'rewritten') {
+    throw new GantryError(ErrorCode.USAGE, `${destination.name}: this destination cannot keep the manifest's bytes (a docker archive stores no manifest): drop --preserve-digests, or copy to a registry, oci: or oci-archive:`);
+  }
+  const p: Plan & { convertedFrom?: string } = format === 'oci' && !options.preserveDigests ? toOci(read, source.name) : read;
+  const converted = p.convertedFrom ? { convertedFrom: p.convertedFrom } : {};
   const digest = p.top.digest.toString();
   emit({ kind: 'image', phase: 'start', source: source.name, destination: destination.name, digest, mediaType: p.top.mediaType, platforms: p.children.flatMap((c) => (c.platform ? [c.platform] : [])) });
   const put = { ...(options.tag ? { tag: options.tag } : {}) };
@@ -352,7 +396,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
       await destination.putManifest(p.top, { ...put, isTop: true });
       await destination.commit();
       emit({ kind: 'image', phase: 'exists', digest, mediaType: p.top.mediaType });
-      return { digest, mediaType: p.top.mediaType, upToDate: true, manifests: 0, blobs: { total: p.blobs.length, copied: 0, existed: p.blobs.length, mounted: 0 }, bytes: 0 };
+      return { digest, mediaType: p.top.mediaType, ...converted, upToDate: true, manifests: 0, blobs: { total: p.blobs.length, copied: 0, existed: p.blobs.length, mounted: 0 }, bytes: 0 };
     }
     let copied = 0;
     let existed = 0;
@@ -393,7 +437,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     emit({ kind: 'manifest', phase: 'written', digest, mediaType: p.top.mediaType });
     await destination.commit();
     emit({ kind: 'image', phase: 'done', digest, mediaType: p.top.mediaType });
-    return { digest, mediaType: p.top.mediaType, upToDate: false, manifests: p.children.length + 1, blobs: { total: p.blobs.length, copied, existed, mounted }, bytes };
+    return { digest, mediaType: p.top.mediaType, ...converted, upToDate: false, manifests: p.children.length + 1, blobs: { total: p.blobs.length, copied, existed, mounted }, bytes };
   } catch (err) {
     await destination.abort().catch(() => undefined);
     throw err;

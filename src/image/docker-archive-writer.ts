@@ -139,6 +139,8 @@ interface WrittenBlob {
 export class DockerArchiveDestination implements ImageDestination {
   readonly name: string;
   readonly parallelBlobs = false;
+  /** A docker archive writes its own manifest.json: no manifest is kept as it was. */
+  readonly manifestFormat = 'rewritten' as const;
   private readonly repoTag: string | undefined;
   private readonly temp: string;
   private readonly spoolDir: string;

@@ -68,6 +68,8 @@ function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
 export class OciArchiveDestination implements ImageDestination {
   readonly name: string;
   readonly parallelBlobs = false;
+  /** OCI tools read only OCI manifests here: Docker-format images are converted unless digests are preserved. */
+  readonly manifestFormat = 'oci' as const;
   private readonly temp: string;
   private handle: FileHandle | undefined;
   /** Where the next entry starts: the end of the last whole one. */

@@ -133,6 +133,8 @@ export interface OciLayoutDestinationOptions {
 export class OciLayoutDestination implements ImageDestination {
   readonly name: string;
   readonly parallelBlobs = true;
+  /** OCI tools read only OCI manifests here: Docker-format images are converted unless digests are preserved. */
+  readonly manifestFormat = 'oci' as const;
   private readonly temps = new Set<string>();
   /** Blob streams being written, destroyed by `abort()`. */
   private readonly inflight = new Set<Readable>();

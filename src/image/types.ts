@@ -53,6 +53,13 @@ export interface ImageDestination {
   readonly name: string;
   /** Whether reading blobs in parallel / writing in parallel is supported (a tar is sequential). */
   readonly parallelBlobs: boolean;
+  /**
+   * How it keeps manifests: `any` keeps every format's bytes (a registry; the default); `oci`
+   * keeps bytes, but OCI tools read only OCI's format there, so the copy converts Docker's
+   * unless digests are preserved (an OCI layout or archive); `rewritten` keeps no manifest
+   * (a docker archive writes its own `manifest.json`).
+   */
+  readonly manifestFormat?: 'any' | 'oci' | 'rewritten';
   hasBlob(desc: Descriptor): Promise<boolean>;
   /**
    * Streams a blob in, verifying size and digest on the client while it flows (a stream longer
