@@ -3,9 +3,14 @@
  * `DOCKER_AUTH_CONFIG` first, then the store Docker would pick for the host —
  * `credHelpers[key]`, else `credsStore`, else the `auths` of config.json (legacy keys like
  * `https://host/v1/` matched by host name).
+ *
+ * Beside Docker's, the containers tools' auth.json (src/auth/auth-file.ts): a file named by
+ * `authFile` or `REGISTRY_AUTH_FILE` is the only credentials file, read and written; otherwise
+ * `$XDG_RUNTIME_DIR/containers/auth.json`, when it exists, is asked before Docker's stores.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { authFileKey, authFileLocation, ContainersAuthFile, type AuthFileLocation } from './auth-file.js';
 import { CredentialHelper, IDENTITY_TOKEN_USERNAME } from './credential-helper.js';
 import type { AuthEntry, ConfigLocationOptions } from './docker-config.js';
 import { CredentialsError, DockerConfigFile, parseEnvAuthConfig } from './docker-config.js';
@@ -54,10 +59,17 @@ export interface EraseResult {
   }[];
 }
 
-/** Options for `Keychain.load`: where config.json is, and the credential-helper time limit. */
+/** Options for `Keychain.load`: where config.json or an auth.json is, and the credential-helper time limit. */
 export interface KeychainOptions extends ConfigLocationOptions {
   /** Timeout for each credential-helper call, in ms. Default 30 000 ms. */
   helperTimeoutMs?: number;
+  /**
+   * A containers-auth.json file (podman's and skopeo's `--authfile`): the only credentials
+   * file read, and the one `store` / `erase` write, instead of Docker's config.json. Default:
+   * `$REGISTRY_AUTH_FILE` when set (the same rule); else `$XDG_RUNTIME_DIR/containers/auth.json`,
+   * when it exists, is read first and Docker's config.json for registries it has no entry for.
+   */
+  authFile?: string;
 }
 
 function hasAny(c: Credentials | AuthEntry | undefined): boolean {
@@ -78,18 +90,35 @@ export class Keychain implements CredentialSource {
   readonly #options: KeychainOptions;
   #config: DockerConfigFile;
   readonly #envAuths: Map<string, AuthEntry>;
+  /** The auth.json in use, if any: named (`authFile`, `REGISTRY_AUTH_FILE`) or `$XDG_RUNTIME_DIR`'s. */
+  readonly #authLocation: AuthFileLocation | undefined;
+  #authFile: ContainersAuthFile | undefined;
   /** Why `DOCKER_AUTH_CONFIG` was ignored, for the CLI to print (Docker prints it to stderr). */
   readonly envWarning: string | undefined;
 
-  private constructor(options: KeychainOptions, config: DockerConfigFile, envAuths: Map<string, AuthEntry>, envWarning?: string) {
+  private constructor(options: KeychainOptions, config: DockerConfigFile, envAuths: Map<string, AuthEntry>, auth: { location?: AuthFileLocation; file?: ContainersAuthFile }, envWarning?: string) {
     this.#options = options;
     this.#config = config;
     this.#envAuths = envAuths;
+    this.#authLocation = auth.location;
+    this.#authFile = auth.file;
     this.envWarning = envWarning;
   }
 
-  /** Loads config.json (malformed → `parsing config file (<path>): …`) and `DOCKER_AUTH_CONFIG`. */
+  /**
+   * Loads config.json (malformed → `parsing config file (<path>): …`) and `DOCKER_AUTH_CONFIG`;
+   * or, with a named auth file, that file alone (malformed → `parsing auth file (<path>): …`; a
+   * missing one is empty here, for `store`, and refused by {@link Keychain.requireAuthFile}).
+   */
   static async load(options: KeychainOptions = {}): Promise<Keychain> {
+    const location = authFileLocation(options);
+    if (location && location.source !== 'XDG_RUNTIME_DIR') {
+      // The named file is the only store: config.json is not read (a broken one cannot fail this).
+      const file = await ContainersAuthFile.load(location.path);
+      return new Keychain(options, DockerConfigFile.parse(location.path, '{}'), new Map(), { location, file });
+    }
+    const runtimeFile = location ? await ContainersAuthFile.load(location.path) : undefined;
+    const auth = runtimeFile?.exists ? { location: location as AuthFileLocation, file: runtimeFile } : {};
     const config = await DockerConfigFile.load(options);
     const envValue = (options.env ?? process.env).DOCKER_AUTH_CONFIG;
     let envAuths = new Map<string, AuthEntry>();
@@ -99,12 +128,39 @@ export class Keychain implements CredentialSource {
       if ('error' in parsed) warning = `Failed to create credential store from DOCKER_AUTH_CONFIG: ${parsed.error}`;
       else envAuths = parsed.auths;
     }
-    return new Keychain(options, config, envAuths, warning);
+    return new Keychain(options, config, envAuths, auth, warning);
   }
 
-  /** The config file this keychain reads and writes. */
+  /** The config file this keychain reads and writes: the named auth file, else Docker's config.json. */
   get configFile(): string {
-    return this.#config.path;
+    return this.#named ? this.#authLocation!.path : this.#config.path;
+  }
+
+  /** The auth.json this keychain reads first, and where its path came from; undefined when none is used. */
+  get authFile():
+    | {
+        /** The file's path. */
+        readonly path: string;
+        /** Where the path came from: the `authFile` option, `REGISTRY_AUTH_FILE`, or `$XDG_RUNTIME_DIR`. */
+        readonly source: 'option' | 'REGISTRY_AUTH_FILE' | 'XDG_RUNTIME_DIR';
+      }
+    | undefined {
+    return this.#authLocation;
+  }
+
+  /** True when an auth file was named (`authFile`, `REGISTRY_AUTH_FILE`): it is the only store. */
+  get #named(): boolean {
+    return this.#authLocation !== undefined && this.#authLocation.source !== 'XDG_RUNTIME_DIR';
+  }
+
+  /**
+   * Throws `CREDENTIALS` naming the file when a named auth file does not exist: a typo must not
+   * turn into anonymous access. Commands that read credentials call it; `store` creates the file.
+   */
+  requireAuthFile(): void {
+    if (!this.#named || this.#authFile?.exists) return;
+    const from = this.#authLocation!.source === 'REGISTRY_AUTH_FILE' ? ' (named by REGISTRY_AUTH_FILE)' : '';
+    throw new CredentialsError(`auth file ${this.#authLocation!.path}${from} does not exist`);
   }
 
   /**
@@ -155,6 +211,11 @@ export class Keychain implements CredentialSource {
    * access. Helper failures are errors; "not found" from a helper is not.
    */
   async resolve(registryHost: string): Promise<Credentials | undefined> {
+    // auth.json matches by host only: the Keychain is asked for a host, never a repository, so
+    // containers' `host/namespace/repo` keys are not used (docs/docker-rules.md).
+    const fromAuthFile = this.#authFile?.lookup(registryHost);
+    if (hasAny(fromAuthFile)) return { ...(fromAuthFile as AuthEntry) };
+    if (this.#named) return undefined;
     const key = authConfigKey(registryHost);
     const fromEnv = this.#envAuths.get(key);
     if (hasAny(fromEnv)) return { ...(fromEnv as AuthEntry) };
@@ -183,6 +244,7 @@ export class Keychain implements CredentialSource {
    */
   async store(serverAddress: string | undefined, creds: Omit<Credentials, 'serverAddress'>): Promise<StoreResult> {
     const key = loginKey(serverAddress);
+    if (this.#named) return this.#storeInAuthFile(authFileKey(key), creds);
     // Re-read: never overwrite changes made since load, and never overwrite a malformed file.
     this.#config = await DockerConfigFile.load(this.#options);
     const detected = this.#defaultStore();
@@ -222,6 +284,7 @@ export class Keychain implements CredentialSource {
       const host = convertToHostname(serverAddress);
       keys = [...new Set([serverAddress, host, `http://${host}`, `https://${host}`])];
     }
+    if (this.#named) return this.#eraseFromAuthFile(keys);
     this.#config = await DockerConfigFile.load(this.#options);
     const result: EraseResult = { removed: [], failures: [] };
     let changed = false;
@@ -245,6 +308,27 @@ export class Keychain implements CredentialSource {
     }
     if (changed) await this.#config.save();
     return result;
+  }
+
+  /** podman's login into a named auth file: `auth` (or the identity token), re-read first so nothing else is lost. */
+  async #storeInAuthFile(key: string, creds: Omit<Credentials, 'serverAddress'>): Promise<StoreResult> {
+    const file = await ContainersAuthFile.load(this.#authLocation!.path);
+    file.set(key, creds.identityToken ? { ...(creds.username ? { username: creds.username } : {}), identityToken: creds.identityToken } : creds);
+    await file.save();
+    this.#authFile = await ContainersAuthFile.load(file.path);
+    return { key, storedIn: 'file' };
+  }
+
+  /** Logout from a named auth file: Docker's key forms, plus `docker.io` for Docker Hub (podman's key). */
+  async #eraseFromAuthFile(dockerKeys: readonly string[]): Promise<EraseResult> {
+    const file = await ContainersAuthFile.load(this.#authLocation!.path);
+    const keys = dockerKeys.includes(DOCKER_HUB_AUTH_KEY) ? ['docker.io', 'index.docker.io', DOCKER_HUB_AUTH_KEY] : dockerKeys;
+    const removed = file.delete(keys);
+    if (removed.length > 0) {
+      await file.save();
+      this.#authFile = file;
+    }
+    return { removed, failures: [] };
   }
 
   async #helperHas(helper: CredentialHelper, key: string): Promise<boolean> {

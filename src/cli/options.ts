@@ -17,6 +17,7 @@ export interface RegistryFlags {
   daemonConfig?: string;
   config?: string | boolean;
   configDir?: string;
+  authfile?: string;
   userAgent?: string;
   header?: string[];
   debug?: boolean;
@@ -35,6 +36,13 @@ export function parseBool(flag: string) {
 }
 
 /**
+ * Commands that take the shared flags but read no stored credentials through
+ * `accessOptions`: `ping` sends none, and `search` loads its keychain itself (it follows
+ * `REGISTRY_AUTH_FILE` but not the flag yet). `--authfile` is left off them.
+ */
+const NO_AUTHFILE_FLAG = new Set(['ping']);
+
+/**
  * The shared flags. `inspect` keeps `--config` for the image config (skopeo's spelling), so
  * there the Docker config directory is only `--config-dir`, which every command accepts.
  */
@@ -50,6 +58,7 @@ export function addRegistryFlags(cmd: Command, { mirrors = true, configFlag = tr
     .option('--header <header>', "extra request header, e.g. 'X-Meta-Source: ci' (repeatable)", collect)
     .option('--debug', 'print a redacted request trail on stderr')
     .option('--json', 'print a machine-readable result');
+  if (!NO_AUTHFILE_FLAG.has(cmd.name())) cmd.option('--authfile <file>', 'containers-auth.json credentials file, used instead of Docker\'s config (default $REGISTRY_AUTH_FILE)');
   if (configFlag) cmd.option('--config <dir>', 'same as --config-dir');
   if (mirrors) cmd.option('--registry-mirror <url>', 'Docker Hub mirror (repeatable)', collect);
   return cmd;
@@ -95,15 +104,28 @@ export function parseCreds(flag: string, value: string): { username: string; pas
   return { username: value.slice(0, i), password: value.slice(i + 1) };
 }
 
+/** One side's overrides of the shared flags (`copy --src-…` / `--dest-…`). */
+export interface SideFlags {
+  tlsVerify?: boolean;
+  creds?: string;
+  credsFlag?: string;
+  authFile?: string;
+  /** skopeo's `--src-cert-dir` / `--dest-cert-dir`: the registry's own TLS folder. */
+  certDir?: string;
+}
+
 /** Registry access (TLS, credentials) from the shared flags, with per-side overrides for copy. */
-export async function accessOptions(flags: RegistryFlags, side: { tlsVerify?: boolean; creds?: string; credsFlag?: string } = {}): Promise<RegistryAccessOptions> {
+export async function accessOptions(flags: RegistryFlags, side: SideFlags = {}): Promise<RegistryAccessOptions> {
   const base = await transportOptions(flags);
   const tlsVerify = side.tlsVerify ?? flags.tlsVerify;
   const creds = side.creds ?? flags.creds;
+  const authFile = side.authFile ?? flags.authfile;
   return {
     ...base,
     ...(tlsVerify !== undefined ? { tlsVerify } : {}),
     ...(dockerConfigDir(flags) ? { configDir: dockerConfigDir(flags) as string } : {}),
+    ...(authFile ? { authFile } : {}),
+    ...(side.certDir ? { certDir: side.certDir } : {}),
     ...(creds !== undefined ? { credentials: parseCreds(side.creds !== undefined ? (side.credsFlag ?? '--creds') : '--creds', creds) } : {}),
   };
 }

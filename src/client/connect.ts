@@ -5,15 +5,29 @@
  */
 import { Authorizer } from '../auth/authorizer.js';
 import { Keychain, StaticKeychain, type CredentialSource } from '../auth/keychain.js';
-import type { EndpointPurpose } from '../config/endpoints.js';
+import { DEFAULT_REGISTRY_HOST, type EndpointPurpose } from '../config/endpoints.js';
+import { isDockerHub } from '../auth/hostname.js';
 import { checkOptions, InvalidOptionError } from '../options.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { RegistryClient } from './registry-client.js';
 
-/** How to reach a registry and with which credentials: the transport options and three more. */
+/** How to reach a registry and with which credentials: the transport options and a few more. */
 export interface RegistryAccessOptions extends TransportOptions {
   /** Docker config directory for stored credentials (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
   readonly configDir?: string;
+  /**
+   * A containers-auth.json file (podman's and skopeo's `--authfile`) to read credentials from
+   * instead of Docker's config; it must exist. Default: `$REGISTRY_AUTH_FILE` when set, else
+   * `$XDG_RUNTIME_DIR/containers/auth.json` when it exists (asked before Docker's config).
+   */
+  readonly authFile?: string;
+  /**
+   * skopeo's `--cert-dir`: a folder holding this registry's `*.crt` roots and `*.cert`/`*.key`
+   * client pairs, read with certs.d's rules, used instead of `<certsDir>/<host>/` for the
+   * registry's own host only (never for a token realm, a redirect's storage host or a mirror).
+   * It must exist.
+   */
+  readonly certDir?: string;
   /** Credentials to use instead of the stored ones (`--creds user:pass`), or any CredentialSource. */
   readonly credentials?: {
     /** The user name. */
@@ -33,12 +47,23 @@ export interface ConnectedRegistry {
   close(): Promise<void>;
 }
 
-function credentialSource(options: RegistryAccessOptions): Promise<CredentialSource | undefined> {
-  if (options.anonymous) return Promise.resolve(undefined);
+async function credentialSource(options: RegistryAccessOptions): Promise<CredentialSource | undefined> {
+  if (options.anonymous) return undefined;
   const c = options.credentials;
-  if (c && 'resolve' in c) return Promise.resolve(c);
-  if (c) return Promise.resolve(new StaticKeychain({ username: c.username, password: c.password }));
-  return Keychain.load({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
+  if (c && 'resolve' in c) return c;
+  if (c) return new StaticKeychain({ username: c.username, password: c.password });
+  const keychain = await Keychain.load({
+    ...(options.configDir ? { configDir: options.configDir } : {}),
+    ...(options.authFile ? { authFile: options.authFile } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
+  keychain.requireAuthFile();
+  return keychain;
+}
+
+/** The host the registry's own https origin has (Docker Hub's API host for `docker.io`), as a URL spells it. */
+function registryTlsHost(host: string): string {
+  return isDockerHub(host) ? DEFAULT_REGISTRY_HOST : new URL(`https://${host}`).host;
 }
 
 function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAccessOptions): void {
@@ -46,6 +71,8 @@ function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAc
   if (purpose !== 'pull' && purpose !== 'push' && purpose !== 'login') throw new InvalidOptionError('connectRegistry', 'purpose', purpose, '"pull", "push" or "login"');
   checkOptions('connectRegistry', options)
     .string('configDir')
+    .string('authFile')
+    .string('certDir')
     .boolean('anonymous')
     .check(
       'credentials',
@@ -59,7 +86,8 @@ function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAc
 
 /**
  * Opens a client for `host` (`docker.io`, `localhost:5000`) with auth: credentials from
- * `options.credentials`, else Docker's config (`configDir`, credential helpers), sent only to
+ * `options.credentials`, else a named auth file (`authFile`, `REGISTRY_AUTH_FILE`), else
+ * `$XDG_RUNTIME_DIR/containers/auth.json` and Docker's config (`configDir`, credential helpers), sent only to
  * this registry's own origins (never to a mirror, a redirect's storage host or another
  * registry). `purpose` `pull` may use Docker Hub mirrors; `push` and `login` never do. Close
  * it when done.
@@ -77,6 +105,8 @@ export async function connectRegistry(host: string, purpose: EndpointPurpose, op
   const credentials = await credentialSource(options);
   const authorizer = new Authorizer(credentials ? { credentials } : {});
   const transport = new Transport({ ...options, layers: [...(options.layers ?? []), authorizer.layer()] });
+  // Before any request: the policy gives the folder to this host's origins only, at each hop.
+  if (options.certDir) transport.tls.useFolder(registryTlsHost(host), options.certDir);
   const client = RegistryClient.create({
     host,
     transport,

@@ -29,6 +29,11 @@ export interface LoginCredentials {
 export interface LoginOptions extends TransportOptions {
   /** Docker config directory (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
   readonly configDir?: string;
+  /**
+   * A containers-auth.json file to store in instead of Docker's config.json (podman's
+   * `--authfile`; created 0600 when missing). Default: `$REGISTRY_AUTH_FILE` when set.
+   */
+  readonly authFile?: string;
   /** Verify only; store nothing. */
   readonly noStore?: boolean;
 }
@@ -71,7 +76,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
   checkOptions('login', credentials).string('username').check('password', (v) => typeof v === 'string', 'a string');
   if (typeof credentials?.username !== 'string') throw new InvalidOptionError('login', 'username', credentials?.username, 'a non-empty string');
   if (typeof credentials.password !== 'string') throw new InvalidOptionError('login', 'password', credentials.password, 'a string');
-  checkOptions('login', options).string('configDir').boolean('noStore');
+  checkOptions('login', options).string('configDir').string('authFile').boolean('noStore');
   const registry = loginRegistryHost(server);
   let refreshToken: string | undefined;
   const authorizer = new Authorizer({
@@ -100,7 +105,11 @@ export async function login(server: string | undefined, credentials: LoginCreden
     let stored: StoreResult | undefined;
     if (!options.noStore) {
       // The same environment as the requests: DOCKER_CONFIG and credential helpers' PATH from `options.env`.
-      const keychain = await Keychain.load({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
+      const keychain = await Keychain.load({
+        ...(options.configDir ? { configDir: options.configDir } : {}),
+        ...(options.authFile ? { authFile: options.authFile } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      });
       stored = await keychain.store(server ?? DOCKER_HUB_AUTH_KEY, refreshToken ? { username: credentials.username, identityToken: refreshToken } : { username: credentials.username, password: credentials.password });
     }
     return { status: LOGIN_SUCCEEDED, registry, url: url.href, identityToken: refreshToken !== undefined, ...(stored ? { stored } : {}) };
@@ -115,9 +124,24 @@ export interface LogoutResult extends EraseResult {
   readonly registry: string;
 }
 
-/** Erases stored credentials for `server` under every key form Docker may have used. */
-export async function logout(server: string | undefined, options: { configDir?: string } = {}): Promise<LogoutResult> {
-  const keychain = await Keychain.load(options.configDir ? { configDir: options.configDir } : {});
+/** Erases stored credentials for `server` under every key form Docker (or podman, in an auth file) may have used. */
+export async function logout(
+  server: string | undefined,
+  options: {
+    /** Docker config directory (`--config`); default `$DOCKER_CONFIG` or `~/.docker`. */
+    readonly configDir?: string;
+    /** A containers-auth.json file to erase from instead (podman's `--authfile`). Default: `$REGISTRY_AUTH_FILE` when set. */
+    readonly authFile?: string;
+    /** Environment for `DOCKER_CONFIG`, `REGISTRY_AUTH_FILE` and credential helpers. Default `process.env`. */
+    readonly env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<LogoutResult> {
+  checkOptions('logout', options).string('configDir').string('authFile').object('env');
+  const keychain = await Keychain.load({
+    ...(options.configDir ? { configDir: options.configDir } : {}),
+    ...(options.authFile ? { authFile: options.authFile } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
   const result = await keychain.erase(server);
   return { ...result, registry: loginKey(server) };
 }

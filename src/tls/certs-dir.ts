@@ -11,7 +11,7 @@
  * bad input gets a clear error naming the file.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { ErrorCode, GantryError } from '../errors.js';
@@ -38,6 +38,48 @@ export function defaultCertsDir(env: NodeJS.ProcessEnv = process.env): string {
     if (configHome) return join(configHome, 'docker', 'certs.d');
   }
   return DEFAULT_CERTS_DIR;
+}
+
+/** Where the containers tools look for certs.d folders, as {@link containersCertsRoots} takes them (tests inject their own). */
+export interface CertsRootsOptions {
+  /** The home folder (`~/.config/containers/certs.d`). Default `$HOME`, else the OS's. */
+  readonly home?: string;
+  /** The system configuration root (`/etc`). Default `/etc`. */
+  readonly etc?: string;
+  /** Environment for `HOME` and Docker's rootless rule. Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * containers/image's certs.d roots, in its order (`dockerCertDir` in `docker/docker_client.go`):
+ * `~/.config/containers/certs.d`, `/etc/containers/certs.d`, then Docker's folder
+ * (`/etc/docker/certs.d`, rootless aware as {@link defaultCertsDir}).
+ */
+export function containersCertsRoots(options: CertsRootsOptions = {}): string[] {
+  const env = options.env ?? process.env;
+  const home = options.home ?? (env.HOME || homedir());
+  const etc = options.etc ?? '/etc';
+  const docker = options.etc === undefined ? defaultCertsDir(env) : join(etc, 'docker', 'certs.d');
+  return [join(home, '.config', 'containers', 'certs.d'), join(etc, 'containers', 'certs.d'), docker];
+}
+
+/**
+ * A host's folder under several roots, as containers/image picks it: `<root>/<host>` of the
+ * first root where it exists (a folder it may not read is passed over, as there), else the last
+ * root's (which then means no configuration). Only the folder found is read: roots never merge.
+ */
+export async function findHostCertsDir(roots: readonly string[], host: string): Promise<string> {
+  for (const root of roots) {
+    const dir = hostCertsDir(root, host);
+    try {
+      await stat(dir);
+      return dir;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EACCES') throw new CertsDirError(dir, `cannot read the folder: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return hostCertsDir(roots[roots.length - 1] ?? DEFAULT_CERTS_DIR, host);
 }
 
 /** `<certsDir>/<host[:port]>`, by the name as written: `example.com` and `example.com:443` differ. */

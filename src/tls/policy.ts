@@ -14,7 +14,7 @@
  * caller tried, so two negotiations racing for one origin advance it once, not twice.
  */
 import type { ServiceConfig } from '../config/service-config.js';
-import { hostCertsDir, readCertsDirectory, type CertsDirectory } from './certs-dir.js';
+import { CertsDirError, findHostCertsDir, hostCertsDir, readCertsDirectory, type CertsDirectory } from './certs-dir.js';
 import type { TlsProfile } from './profile.js';
 
 export interface TlsPolicyOptions {
@@ -24,6 +24,12 @@ export interface TlsPolicyOptions {
   readonly config: ServiceConfig;
   /** skopeo's `--tls-verify`: overrides the insecure rule for every host. */
   readonly tlsVerify?: boolean;
+  /**
+   * The containers tools' search instead of one certs.d (`containersCertsRoots()`): a host's
+   * folder is `<root>/<host>` of the first root where it exists. Only for a caller that was
+   * given no certs.d folder: an explicit one is the only folder (Docker's daemon `certsDir`).
+   */
+  readonly searchRoots?: readonly string[];
 }
 
 interface OriginState {
@@ -37,6 +43,9 @@ interface OriginState {
 
 export class TlsPolicy {
   private readonly certsDir: string;
+  private readonly searchRoots: readonly string[] | undefined;
+  /** Folders given for one host (skopeo's `--cert-dir`), by the host as a URL spells it. */
+  private readonly folders = new Map<string, string>();
   private readonly tlsVerify: boolean | undefined;
   private readonly config: ServiceConfig;
   private readonly certs = new Map<string, Promise<CertsDirectory>>();
@@ -44,15 +53,30 @@ export class TlsPolicy {
 
   constructor(options: TlsPolicyOptions) {
     this.certsDir = options.certsDir;
+    this.searchRoots = options.searchRoots && options.searchRoots.length > 0 ? [...options.searchRoots] : undefined;
     this.config = options.config;
     this.tlsVerify = options.tlsVerify;
   }
 
-  /** A host's certs.d folder (`host[:port]` as written), read once per policy. */
+  /**
+   * skopeo's `--cert-dir`: `dir` holds the roots and client pairs of `host` itself (read with
+   * certs.d's rules) and replaces its certs.d folder. Only origins whose host is `host` use it:
+   * a token realm, a redirect's storage host or a mirror elsewhere keeps its own certs.d folder,
+   * because the pools ask for each hop's origin. Call it before the first request to `host`.
+   */
+  useFolder(host: string, dir: string): void {
+    const key = new URL(`https://${host}`).host;
+    this.folders.set(key, dir);
+    this.certs.delete(key);
+    for (const origin of this.origins.keys()) if (new URL(origin).host === key) this.origins.delete(origin);
+  }
+
+  /** A host's certs.d folder (`host[:port]` as written), read once per policy; or the folder given for it. */
   certsFor(host: string): Promise<CertsDirectory> {
     let p = this.certs.get(host);
     if (!p) {
-      p = readCertsDirectory(hostCertsDir(this.certsDir, host));
+      const given = this.folders.get(host);
+      p = given !== undefined ? readGivenFolder(given) : this.searchRoots ? findHostCertsDir(this.searchRoots, host).then(readCertsDirectory) : readCertsDirectory(hostCertsDir(this.certsDir, host));
       this.certs.set(host, p);
       p.catch(() => this.certs.delete(host));
     }
@@ -122,4 +146,11 @@ export class TlsPolicy {
     }
     return p;
   }
+}
+
+/** A folder the user named for a host must be there: a typo would otherwise mean no client certificate. */
+async function readGivenFolder(dir: string): Promise<CertsDirectory> {
+  const certs = await readCertsDirectory(dir);
+  if (!certs.exists) throw new CertsDirError(dir, 'the folder does not exist');
+  return certs;
 }

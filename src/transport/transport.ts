@@ -24,7 +24,7 @@
 import type { LookupFunction } from 'node:net';
 import { ServiceConfig } from '../config/service-config.js';
 import { checkOptions } from '../options.js';
-import { defaultCertsDir } from '../tls/certs-dir.js';
+import { containersCertsRoots, defaultCertsDir } from '../tls/certs-dir.js';
 import { TlsPolicy } from '../tls/policy.js';
 import { RegistryOrigins } from './origins.js';
 import { PoolSet } from './pools.js';
@@ -119,7 +119,10 @@ export class Transport {
     this.certsDir = options.certsDir ?? defaultCertsDir(options.env ?? process.env);
     this.tlsVerify = options.tlsVerify;
     this.timeouts = resolveTimeouts(options.timeouts, 'Transport');
-    this.tls = new TlsPolicy({ certsDir: this.certsDir, config: this.config, ...(this.tlsVerify !== undefined ? { tlsVerify: this.tlsVerify } : {}) });
+    // No certs.d given: look for a host's folder as the containers tools do (their two roots,
+    // then Docker's), so a CA placed for podman or skopeo is trusted too. Given: that one only.
+    const searchRoots = options.certsDir === undefined ? containersCertsRoots({ env: options.env ?? process.env }) : undefined;
+    this.tls = new TlsPolicy({ certsDir: this.certsDir, config: this.config, ...(searchRoots ? { searchRoots } : {}), ...(this.tlsVerify !== undefined ? { tlsVerify: this.tlsVerify } : {}) });
     this.pools = new PoolSet({
       proxy: proxyFromEnvironment(options.env ?? process.env),
       tls: this.tls,

@@ -20,6 +20,11 @@ import { Digest } from '../../src/ref/digest.js';
 import { ErrorCode, isGantryError } from '../../src/errors.js';
 import { MemorySource, makeImage, type FixtureImage } from '../helpers/image-fixture.js';
 import { requirePeer, runPeer } from '../helpers/peers.js';
+import { runGantry } from '../helpers/cli.js';
+import { startTestRegistry } from '../../src/testing/index.js';
+import { connectRegistry } from '../../src/client/connect.js';
+import { RegistryImageDestination } from '../../src/image/registry.js';
+import { Reference } from '../../src/ref/reference.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gantry-convert-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -148,5 +153,40 @@ describe('OCI tools read the converted layout', () => {
     const unpacked = await runPeer('umoci', ['unpack', '--image', `${dir}:v1`, bundle]);
     assert.equal(unpacked.code, 0, unpacked.stderr);
     assert.equal(readFileSync(join(bundle, 'rootfs', 'etc', 'hello'), 'utf8'), 'hello for-oci-tools\n');
+  });
+});
+
+describe('the CLI', () => {
+  test('pull of a Docker-format image prints the converted digest; --preserve-digests keeps the source\'s', async () => {
+    const registry = await startTestRegistry();
+    try {
+      const img = await makeImage({ docker: true, seed: 'cli' });
+      const pushed = await connectRegistry(registry.host, 'push');
+      try {
+        await copyImage(new MemorySource(img.manifest, img.blobs), new RegistryImageDestination(pushed.client, Reference.parse(`${registry.host}/convert/app:1`)));
+      } finally {
+        await pushed.close();
+      }
+      const dir = fresh('cli');
+      const r = await runGantry(['copy', '--json', `${registry.host}/convert/app:1`, `oci:${dir}:1`]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { digest: string; convertedFrom?: string };
+      assert.equal(out.convertedFrom, img.manifest.digest.toString());
+      assert.equal(indexJson(dir).manifests[0]!.digest, out.digest);
+      const plain = await runGantry(['copy', '--quiet', `${registry.host}/convert/app:1`, `oci:${fresh('cli-text')}:1`]);
+      assert.equal(plain.code, 0, plain.stderr);
+      const kept = fresh('cli-kept');
+      const k = await runGantry(['copy', '--preserve-digests', `${registry.host}/convert/app:1`, `oci:${kept}:1`]);
+      assert.equal(k.code, 0, k.stderr);
+      assert.match(k.stdout, new RegExp(`^${img.manifest.digest.toString()} `));
+      assert.equal(indexJson(kept).manifests[0]!.mediaType, MediaType.DOCKER_MANIFEST);
+      const text = await runGantry(['copy', `${registry.host}/convert/app:1`, `oci:${fresh('cli-summary')}:1`]);
+      assert.match(text.stdout, new RegExp(`converted to OCI from ${img.manifest.digest.toString()}`));
+      const refused = await runGantry(['copy', '--preserve-digests', `${registry.host}/convert/app:1`, `docker-archive:${join(folder('cli-archive'), 'x.tar')}`]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /^gantry: .*--preserve-digests/);
+    } finally {
+      await registry.close();
+    }
   });
 });

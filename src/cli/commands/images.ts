@@ -1,23 +1,28 @@
 /**
  * `gantry copy SRC DST`, and its short forms `gantry pull REF DIR` (into an OCI layout) and
- * `gantry push DIR REF` (from one). SRC and DST are `REF`, `docker://REF`, `oci:DIR[:TAG]` or
- * `docker-archive:FILE[:REF]`.
+ * `gantry push DIR REF` (from one). SRC and DST are `REF`, `docker://REF`, `oci:DIR[:TAG]`,
+ * `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:REF]` (`docker-archive:FILE:@N` to read).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { copy } from '../../image/transports.js';
 import { Reference } from '../../ref/reference.js';
 import type { CopyResult } from '../../image/copy.js';
 import { formatBytes, progressRenderer } from '../progress.js';
-import { accessOptions, addRegistryFlags, parseBool, type RegistryFlags } from '../options.js';
+import { accessOptions, addRegistryFlags, parseBool, type RegistryFlags, type SideFlags } from '../options.js';
 
 interface CopyFlags extends RegistryFlags {
   srcTlsVerify?: boolean;
   destTlsVerify?: boolean;
   srcCreds?: string;
   destCreds?: string;
+  srcAuthfile?: string;
+  destAuthfile?: string;
+  srcCertDir?: string;
+  destCertDir?: string;
   platform?: string;
   jobs?: number;
   quiet?: boolean;
+  preserveDigests?: boolean;
 }
 
 function parseJobs(value: string): number {
@@ -32,24 +37,37 @@ function addCopyFlags(cmd: Command): Command {
     .addOption(new Option('--dest-tls-verify [bool]', '--tls-verify for the destination only').argParser(parseBool('--dest-tls-verify')))
     .option('--src-creds <user:pass>', 'credentials for the source registry')
     .option('--dest-creds <user:pass>', 'credentials for the destination registry')
+    .option('--src-authfile <file>', '--authfile for the source only')
+    .option('--dest-authfile <file>', '--authfile for the destination only')
+    .option('--src-cert-dir <dir>', "the source registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
+    .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-platform image')
     .addOption(new Option('--jobs <n>', 'blobs copied at once').argParser(parseJobs))
+    .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:")
     .option('--quiet', 'no progress output');
 }
 
 function summary(r: CopyResult): string {
-  if (r.upToDate) return `${r.digest} (already up to date)`;
+  const converted = r.convertedFrom ? `; converted to OCI from ${r.convertedFrom}` : '';
+  if (r.upToDate) return `${r.digest} (already up to date${converted})`;
   const b = r.blobs;
-  return `${r.digest} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}, ${b.total} blobs: ${b.copied} copied, ${b.existed} already there, ${b.mounted} mounted; ${formatBytes(r.bytes)})`;
+  return `${r.digest} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}, ${b.total} blobs: ${b.copied} copied, ${b.existed} already there, ${b.mounted} mounted; ${formatBytes(r.bytes)}${converted})`;
 }
 
 async function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void> {
   const renderer = progressRenderer(flags);
+  const side = (tlsVerify: boolean | undefined, creds: string | undefined, credsFlag: string, authFile: string | undefined, certDir: string | undefined): SideFlags => ({
+    ...(tlsVerify !== undefined ? { tlsVerify } : {}),
+    ...(creds !== undefined ? { creds, credsFlag } : {}),
+    ...(authFile !== undefined ? { authFile } : {}),
+    ...(certDir !== undefined ? { certDir } : {}),
+  });
   const result = await copy(src, dst, {
-    source: await accessOptions(flags, { ...(flags.srcTlsVerify !== undefined ? { tlsVerify: flags.srcTlsVerify } : {}), ...(flags.srcCreds !== undefined ? { creds: flags.srcCreds, credsFlag: '--src-creds' } : {}) }),
-    destination: await accessOptions(flags, { ...(flags.destTlsVerify !== undefined ? { tlsVerify: flags.destTlsVerify } : {}), ...(flags.destCreds !== undefined ? { creds: flags.destCreds, credsFlag: '--dest-creds' } : {}) }),
+    source: await accessOptions(flags, side(flags.srcTlsVerify, flags.srcCreds, '--src-creds', flags.srcAuthfile, flags.srcCertDir)),
+    destination: await accessOptions(flags, side(flags.destTlsVerify, flags.destCreds, '--dest-creds', flags.destAuthfile, flags.destCertDir)),
     ...(flags.platform ? { platform: flags.platform } : {}),
     ...(flags.jobs ? { jobs: flags.jobs } : {}),
+    ...(flags.preserveDigests ? { preserveDigests: true } : {}),
     ...(renderer ? { onProgress: (e) => renderer.onEvent(e) } : {}),
   });
   renderer?.finish();
@@ -58,7 +76,7 @@ async function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void
 }
 
 export function imageCommands(program: Command): void {
-  addCopyFlags(program.command('copy').argument('<source>', 'REF, docker://REF, oci:DIR[:TAG] or docker-archive:FILE[:REF]').argument('<destination>', 'same forms as the source'))
+  addCopyFlags(program.command('copy').argument('<source>', 'REF, docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF|:@N]').argument('<destination>', 'same forms as the source'))
     .description('copy an image (every platform, or one with --platform) between registries, OCI layouts and docker archives')
     .action((src: string, dst: string, flags: CopyFlags) => runCopy(src, dst, flags));
   addCopyFlags(program.command('pull').argument('<reference>', 'image reference').argument('<dir>', 'OCI layout directory (DIR or DIR:TAG)'))

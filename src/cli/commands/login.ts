@@ -85,10 +85,11 @@ export function loginCommands(program: Command): void {
         password = flags.password;
       }
       const configDir = dockerConfigDir(flags);
-      const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}) };
+      const authFile = flags.authfile;
+      const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) };
       if (username === undefined && password === undefined) {
         // Docker first tries what is stored.
-        const keychain = await Keychain.load(configDir ? { configDir } : {});
+        const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) });
         const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
         const stored = await keychain.resolve(host);
         if (stored?.username && stored.password) {
@@ -126,10 +127,11 @@ export function loginCommands(program: Command): void {
     .description('remove stored credentials for a registry')
     .option('--config <dir>', 'Docker config directory holding config.json')
     .option('--config-dir <dir>', 'same as --config')
+    .option('--authfile <file>', 'containers-auth.json credentials file to erase from instead (default $REGISTRY_AUTH_FILE)')
     .option('--json', 'print a machine-readable result')
-    .action(async (server: string | undefined, flags: { config?: string; configDir?: string; json?: boolean }) => {
+    .action(async (server: string | undefined, flags: { config?: string; configDir?: string; authfile?: string; json?: boolean }) => {
       const dir = flags.configDir ?? flags.config;
-      const result = await logout(server, dir ? { configDir: dir } : {});
+      const result = await logout(server, { ...(dir ? { configDir: dir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ registry: result.registry, removed: result.removed, failures: result.failures })}\n`);
         return;

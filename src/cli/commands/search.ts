@@ -118,7 +118,7 @@ export function searchCommand(program: Command): void {
       }
       if (names.includes('is-automated')) process.stderr.write(`${IS_AUTOMATED_WARNING}\n`);
       const configDir = dockerConfigDir(flags);
-      const keychain = await Keychain.load(configDir ? { configDir } : {});
+      const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
       if (keychain.envWarning) process.stderr.write(`${keychain.envWarning}\n`);
       const response = await search(term, {
         filters,
