@@ -8,13 +8,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OciLayoutDestination } from '../../src/image/oci-layout.js';
 import { startTestRegistry, type TestRegistry } from '../../src/testing/registry.js';
 import { runGantry, type CliRun } from '../helpers/cli.js';
+import { requirePeer, runPeer } from '../helpers/peers.js';
 import { copyImage, makeIndex, MemorySource } from '../helpers/image-fixture.js';
 
 const USER = 'alice';
@@ -188,25 +188,12 @@ describe('login --authfile / logout --authfile', () => {
     ok(await gantry(['tags', `${reg}/team/app`, ...hermetic()], { REGISTRY_AUTH_FILE: file }));
   });
 
-  // podman is installed by another part of issue 14, later; until then this one case is skipped
-  // whenever podman is missing, CI included.
-  const podman = (() => {
-    try {
-      return execFileSync('which', ['podman'], { encoding: 'utf8' }).trim() || undefined;
-    } catch {
-      return undefined;
-    }
-  })();
-  test('podman login --authfile F, then gantry reads F', { skip: podman ? false : 'podman is not installed' }, async () => {
+  test('podman login --authfile F, then gantry reads F', async (t) => {
+    if (!requirePeer(t, 'podman')) return;
     const file = join(dir, `podman${++n}`, 'auth.json');
     mkdirSync(join(file, '..'));
-    // Asynchronous: the registry podman talks to lives in this process and must keep answering.
-    const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = execFile(podman!, ['login', '--tls-verify=false', '--authfile', file, '-u', USER, '--password-stdin', reg], { timeout: 60_000 }, (err, _stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, stderr }),
-      );
-      child.stdin?.end(PASSWORD);
-    });
+    // runPeer is asynchronous: the registry podman talks to lives in this process.
+    const out = await runPeer('podman', ['login', '--tls-verify=false', '--authfile', file, '-u', USER, '-p', PASSWORD, reg], { timeoutMs: 60_000 });
     assert.equal(out.code, 0, out.stderr);
     assert.equal(JSON.parse(readFileSync(file, 'utf8')).auths[reg].auth, auth(PASSWORD));
     ok(await gantry(['tags', `${reg}/team/app`, '--authfile', file, ...hermetic()]));

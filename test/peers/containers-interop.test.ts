@@ -2,7 +2,8 @@
  * gantry among the containers tools (issue 14), with the real buildah, podman and umoci
  * (vfs storage; nothing is run, images are only built from scratch, pushed, pulled, loaded
  * and saved). Every check compares digests or file contents:
- * - buildah builds a two-platform image from scratch and pushes it to `gantry serve`;
+ * - buildah builds a two-platform image from scratch and pushes it to `gantry serve` (http,
+ *   and TLS verified with the CA gantry/testing wrote);
  *   gantry inspects and copies it whole and with --platform; podman pulls it back;
  * - `podman load` reads gantry's docker-archive, and gantry reads `podman save` in both formats;
  * - umoci unpacks gantry's OCI layout (the file inside checked), and gantry reads a layout
@@ -130,6 +131,26 @@ describe('buildah and podman against gantry serve', () => {
     await peer('podman', 'save', '--format', 'oci-archive', '-o', ociSaved, name!);
     await gantry('copy', `oci-archive:${ociSaved}`, `oci:${join(root, 'from-podman-oci')}:1`);
     assert.equal((await inspectJson(`oci:${join(root, 'from-podman-oci')}:1`)).image?.configDigest, configDigest, 'podman\'s oci-archive, read by gantry');
+  });
+});
+
+describe('buildah and podman against gantry serve over TLS', () => {
+  test('buildah pushes with the CA from the certs.d folder gantry/testing wrote; gantry and podman read it back verified', async (t) => {
+    if (!requirePeer(t, 'buildah') || !requirePeer(t, 'podman')) return;
+    const tls = await startTestRegistry({ tls: true });
+    try {
+      const certDir = join(tls.certsDir!, tls.host);
+      const name = await buildFromScratch('amd64', 'over TLS\n');
+      await peer('buildah', 'push', '--cert-dir', certDir, name, `docker://${tls.host}/interop/tls:1`);
+      const r = await runGantry(['inspect', '--json', '--certs-dir', tls.certsDir!, '--tls-verify=true', `${tls.host}/interop/tls:1`], { timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const digest = (JSON.parse(r.stdout) as Inspected).digest;
+      await peer('podman', 'pull', '--cert-dir', certDir, `${tls.host}/interop/tls:1`);
+      const repoDigests = JSON.parse(await peer('podman', 'image', 'inspect', '--format', '{{json .RepoDigests}}', `${tls.host}/interop/tls:1`)) as string[];
+      assert.ok(repoDigests.includes(`${tls.host}/interop/tls@${digest}`), `${digest} not in ${repoDigests.join(', ')}`);
+    } finally {
+      await tls.close();
+    }
   });
 });
 
