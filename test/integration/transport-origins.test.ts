@@ -162,7 +162,8 @@ describe('credentials stay with the origin they belong to', () => {
     assert.equal(b.received[0]?.headers.accept, 'application/json', 'other headers are carried');
   });
 
-  test("a registry's certs.d client certificate is not presented to the https host it redirects to (127.0.0.2)", async () => {
+  for (const given of ['certs.d', 'certDir'] as const) {
+  test(`a registry's client certificate (${given === 'certs.d' ? 'from certs.d' : 'from --src-cert-dir, the certDir option'}) is not presented to the https host it redirects to (127.0.0.2)`, async () => {
     const pki = createTestPki();
     const certsRoot = mkdtempSync(join(tmpdir(), 'gantry-origins-mtls-'));
     const tls = { ...(({ certPem, keyPem }) => ({ cert: certPem, key: keyPem }))(pki.server(['127.0.0.1', '127.0.0.2'])), requestCert: true };
@@ -174,12 +175,13 @@ describe('credentials stay with the origin they belong to', () => {
       };
       tb.script = (_req, res) => res.writeHead(200, { 'content-length': String(BLOB.length) }).end(BLOB);
       const client = pki.client('registry-a-client');
-      const dir = join(certsRoot, ta.host);
+      // certs.d: <root>/<host>/; certDir: one folder for this registry's host only, the root empty.
+      const dir = given === 'certs.d' ? join(certsRoot, ta.host) : join(certsRoot, 'given-folder');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'client.cert'), client.certPem);
       writeFileSync(join(dir, 'client.key'), client.keyPem);
       // Loopback is insecure by default: https without verification, so no CA is needed.
-      const reg = await connectRegistry(ta.host, 'pull', { certsDir: certsRoot, anonymous: true });
+      const reg = await connectRegistry(ta.host, 'pull', { certsDir: certsRoot, anonymous: true, ...(given === 'certDir' ? { certDir: dir } : {}) });
       try {
         const stream = await reg.client.repository('app').getBlob({ digest: Digest.parse(BLOB_DIGEST), size: BLOB.length });
         for await (const _ of stream) void _;
@@ -195,6 +197,7 @@ describe('credentials stay with the origin they belong to', () => {
       rmSync(certsRoot, { recursive: true, force: true });
     }
   });
+  }
 
   test('--header values go to the registry only, never to a redirect target (CLI)', async () => {
     reset();
