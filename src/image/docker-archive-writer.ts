@@ -16,8 +16,7 @@ import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { fsyncFile, renameDurably } from '../fs/atomic-file.js';
-import { OWNER_TAG_SOURCE, parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +36,7 @@ import { VerifiedBlobs, assertComplete, type CommitContents } from './commit-che
 import { isGzip, isZstd } from './tar-index.js';
 import type { BlobOptions, ImageDestination, PutManifestOptions, RawManifest } from './types.js';
 import { verifyingStream } from '../hashing/verify.js';
+import { ArchiveTemp } from './archive-temp.js';
 
 export interface DockerArchiveDestinationOptions {
   /** The `RepoTags` entry, e.g. `docker.io/library/x:tag` (normalised; `x:tag` works too). */
@@ -48,27 +48,6 @@ export interface DockerArchiveDestinationOptions {
  * measured on one core (about 280 against 450–500 MiB/s of output).
  */
 const GUNZIP_CHUNK = 256 * 1024;
-
-/** `.` `*` `+` … in a file name, escaped for a regular expression. */
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/**
- * Removes what killed writers of `file` left in its folder: `<base>.tmp-<owner>` (the
- * half-built archive) and `<base>.tmp-<owner>.spool` (a folder), stale by the rule of
- * `fs/stale-temp.ts`. Names of an older gantry (`<base>.tmp-<12 hex>`, no owner) go only by
- * age. Other files, other archives' temporaries and live writers' ones stay.
- */
-export function removeStaleArchiveTemps(file: string): Promise<string[]> {
-  const base = escapeRegExp(basename(file));
-  const ours = new RegExp(`^${base}\\.tmp-${OWNER_TAG_SOURCE}(?:\\.spool)?$`);
-  const older = new RegExp(`^${base}\\.tmp-[0-9a-f]{12}(?:\\.spool)?$`);
-  return removeStaleTemps(dirname(file), (name) => {
-    if (ours.test(name)) return { owner: parseOwnerTag(name.replace(/\.spool$/, '')) };
-    return older.test(name) ? { owner: undefined } : undefined;
-  });
-}
 
 function isConfigType(mediaType: string): boolean {
   return mediaType === MediaType.DOCKER_CONFIG || mediaType === MediaType.OCI_CONFIG;
@@ -142,7 +121,7 @@ export class DockerArchiveDestination implements ImageDestination {
   /** A docker archive writes its own manifest.json: no manifest is kept as it was. */
   readonly manifestFormat = 'rewritten' as const;
   private readonly repoTag: string | undefined;
-  private readonly temp: string;
+  private readonly tmp: ArchiveTemp;
   private readonly spoolDir: string;
   private writer: { pack: Pack; done: Promise<void> } | undefined;
   /** Source digest (compressed or not) and stored digest → where the blob went. */
@@ -154,11 +133,8 @@ export class DockerArchiveDestination implements ImageDestination {
   private readonly manifests = new Map<string, RawManifest>();
   /** The images `manifest.json` will list, in the order they were put. */
   private readonly tops: { raw: RawManifest; manifest: ImageManifest }[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
-  private prepared: Promise<unknown> | undefined;
   /** The blob stream being read, destroyed by `abort()` so that it cannot hang. */
   private reading: Readable | undefined;
-  private state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(
     readonly file: string,
@@ -171,31 +147,14 @@ export class DockerArchiveDestination implements ImageDestination {
       this.repoTag = ref.withDefaultTag().canonical();
     }
     this.name = `docker-archive:${file}${options.ref !== undefined ? `:${options.ref}` : ''}`;
-    this.temp = join(dirname(file), `${basename(file)}.tmp-${tempOwnerTag()}`);
-    this.spoolDir = `${this.temp}.spool`;
-  }
-
-  /** Removes stale temporaries of this file before the first write (once per destination). */
-  private prepare(): Promise<unknown> {
-    this.prepared ??= removeStaleArchiveTemps(this.file);
-    return this.prepared;
-  }
-
-  /** Runs `job` after the previous one: a tar is written front to back. */
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job, job);
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  private checkOpen(): void {
-    if (this.state !== 'open') throw new GantryError(ErrorCode.USAGE, `${this.name}: already ${this.state}`);
+    this.tmp = new ArchiveTemp(file);
+    this.spoolDir = `${this.tmp.path}.spool`;
   }
 
   private tar(): { pack: Pack; done: Promise<void> } {
     if (!this.writer) {
       const pack = tarPack();
-      const done = pipeline(pack, createWriteStream(this.temp, { flags: 'wx' }));
+      const done = pipeline(pack, createWriteStream(this.tmp.path, { flags: 'wx' }));
       done.catch(() => {}); // observed by append() and commit()
       this.writer = { pack, done };
     }
@@ -227,16 +186,16 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   putBlob(desc: Descriptor, data: Readable, options: BlobOptions = {}): Promise<void> {
-    return this.serial(() => this.writeBlob(desc, data, options));
+    return this.tmp.serial(() => this.writeBlob(desc, data, options));
   }
 
   private async writeBlob(desc: Descriptor, data: Readable, options: BlobOptions): Promise<void> {
-    this.checkOpen();
+    this.tmp.checkOpen(this.name);
     if (this.written.has(desc.digest.toString())) {
       data.destroy();
       return;
     }
-    await this.prepare();
+    await this.tmp.prepare();
     const what = `${this.name}: blob ${desc.digest.toString()}`;
     const config = isConfigType(desc.mediaType);
     await mkdir(this.spoolDir, { recursive: true });
@@ -275,8 +234,8 @@ export class DockerArchiveDestination implements ImageDestination {
 
   /** Records the image for `manifest.json`; an index must be narrowed to one image first. */
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
-    return this.serial(async () => {
-      this.checkOpen();
+    return this.tmp.serial(async () => {
+      this.tmp.checkOpen(this.name);
       const manifest = parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
       if (manifest.kind === 'index') {
         throw new GantryError(ErrorCode.USAGE, `${this.name}: a docker archive holds single images, not an index (${manifest.mediaType}); copy one platform of it with --platform OS/ARCH (the library's platform option)`);
@@ -331,20 +290,20 @@ export class DockerArchiveDestination implements ImageDestination {
    * the file is either renamed into place whole or not touched.
    */
   commit(): Promise<void> {
-    return this.serial(async () => {
-      this.checkOpen();
+    return this.tmp.serial(async () => {
+      this.tmp.checkOpen(this.name);
       if (this.tops.length === 0) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no image manifest was put`);
       try {
-        await this.prepare();
+        await this.tmp.prepare();
         for (const top of this.tops) await assertComplete(manifestDescriptor(top.raw), this.contents());
         const json = Buffer.from(JSON.stringify(this.tops.map((t) => this.item(t.manifest))));
         await this.append('manifest.json', json.length, Readable.from([json]));
         const { pack, done } = this.tar();
         pack.finalize();
         await done;
-        await fsyncFile(this.temp);
-        await renameDurably(this.temp, this.file);
-        this.state = 'committed';
+        await fsyncFile(this.tmp.path);
+        await renameDurably(this.tmp.path, this.file);
+        this.tmp.state = 'committed';
       } catch (err) {
         await this.discard();
         throw err;
@@ -355,17 +314,17 @@ export class DockerArchiveDestination implements ImageDestination {
 
   /** Drops the half-written tarball and the spool. */
   async abort(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'aborted';
+    if (this.tmp.state !== 'open') return;
+    this.tmp.state = 'aborted';
     this.reading?.destroy(new GantryError(ErrorCode.ABORTED, `${this.name}: aborted`));
     await this.closeTar();
-    await this.queue;
+    await this.tmp.settled();
     await this.removeTemps();
   }
 
   /** A failed commit's abort, from inside the queue (which `abort()` would wait for). */
   private async discard(): Promise<void> {
-    this.state = 'aborted';
+    this.tmp.state = 'aborted';
     await this.closeTar();
     await this.removeTemps();
   }
@@ -377,7 +336,7 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   private async removeTemps(): Promise<void> {
-    await rm(this.temp, { force: true });
+    await rm(this.tmp.path, { force: true });
     await rm(this.spoolDir, { recursive: true, force: true });
   }
 }

@@ -23,7 +23,6 @@
  * `oci:` layout directory and tar that.)
  */
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack } from 'tar-stream';
@@ -34,11 +33,10 @@ import { checkOptions } from '../options.js';
 import { verifyingStream } from '../hashing/verify.js';
 import { renameDurably } from '../fs/atomic-file.js';
 import { batchedFileAppender, writerClosed } from '../fs/batched-file.js';
-import { tempOwnerTag } from '../fs/stale-temp.js';
 import { VerifiedBlobs, assertComplete, type CommitContents } from './commit-check.js';
-import { removeStaleArchiveTemps } from './docker-archive-writer.js';
 import { INDEX_JSON, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, blobPath, isValidRefName, updatedIndexJson } from './layout-index.js';
 import type { BlobOptions, ImageDestination, PutManifestOptions, RawManifest } from './types.js';
+import { ArchiveTemp } from './archive-temp.js';
 
 /** Options for writing an `oci-archive:` tarball. */
 export interface OciArchiveDestinationOptions {
@@ -70,7 +68,7 @@ export class OciArchiveDestination implements ImageDestination {
   readonly parallelBlobs = false;
   /** OCI tools read only OCI manifests here: Docker-format images are converted unless digests are preserved. */
   readonly manifestFormat = 'oci' as const;
-  private readonly temp: string;
+  private readonly tmp: ArchiveTemp;
   private handle: FileHandle | undefined;
   /** Where the next entry starts: the end of the last whole one. */
   private position = 0;
@@ -80,11 +78,8 @@ export class OciArchiveDestination implements ImageDestination {
   private readonly verified = new VerifiedBlobs();
   private readonly manifests = new Map<string, RawManifest>();
   private top: { desc: Descriptor; tag: string | undefined } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
-  private prepared: Promise<unknown> | undefined;
   /** The blob stream being read, destroyed by `abort()` so that it cannot hang. */
   private reading: Readable | undefined;
-  private state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(
     readonly file: string,
@@ -95,31 +90,14 @@ export class OciArchiveDestination implements ImageDestination {
       throw new GantryError(ErrorCode.USAGE, `oci-archive:${file}: invalid tag ${JSON.stringify(options.tag)}`);
     }
     this.name = `oci-archive:${file}${options.tag !== undefined ? `:${options.tag}` : ''}`;
-    this.temp = join(dirname(file), `${basename(file)}.tmp-${tempOwnerTag()}`);
-  }
-
-  /** Removes stale temporaries of this file before the first write (once per destination). */
-  private prepare(): Promise<unknown> {
-    this.prepared ??= removeStaleArchiveTemps(this.file);
-    return this.prepared;
-  }
-
-  /** Runs `job` after the previous one: a tar is written front to back. */
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job, job);
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  private checkOpen(): void {
-    if (this.state !== 'open') throw new GantryError(ErrorCode.USAGE, `${this.name}: already ${this.state}`);
+    this.tmp = new ArchiveTemp(file);
   }
 
   /** The temporary tar, created (never reused: `wx`) with `oci-layout` as its first entry. */
   private async archive(): Promise<FileHandle> {
     if (this.handle) return this.handle;
-    await this.prepare();
-    this.handle = await open(this.temp, 'wx');
+    await this.tmp.prepare();
+    this.handle = await open(this.tmp.path, 'wx');
     const content = Buffer.from(OCI_LAYOUT_CONTENT);
     await this.append(OCI_LAYOUT_FILE, content.length, Readable.from([content]));
     return this.handle;
@@ -193,13 +171,13 @@ export class OciArchiveDestination implements ImageDestination {
 
   /** Streams the blob into the tar; a blob already in it is kept and `data` destroyed unread. */
   putBlob(desc: Descriptor, data: Readable, options: BlobOptions = {}): Promise<void> {
-    return this.serial(() => this.writeBlob(desc, data, options));
+    return this.tmp.serial(() => this.writeBlob(desc, data, options));
   }
 
   private async writeBlob(desc: Descriptor, data: Readable, options: BlobOptions): Promise<void> {
     this.reading = data;
     try {
-      this.checkOpen();
+      this.tmp.checkOpen(this.name);
       options.signal?.throwIfAborted();
       if (this.verified.has(desc)) {
         data.destroy();
@@ -225,8 +203,8 @@ export class OciArchiveDestination implements ImageDestination {
 
   /** Stores the manifest as a blob; the top-level one is what `commit()` names in `index.json`. */
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
-    return this.serial(async () => {
-      this.checkOpen();
+    return this.tmp.serial(async () => {
+      this.tmp.checkOpen(this.name);
       parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
       const desc = manifestDescriptor(m);
       if (!this.verified.has(desc)) {
@@ -261,8 +239,8 @@ export class OciArchiveDestination implements ImageDestination {
    * is either replaced whole or not touched.
    */
   commit(): Promise<void> {
-    return this.serial(async () => {
-      this.checkOpen();
+    return this.tmp.serial(async () => {
+      this.tmp.checkOpen(this.name);
       if (!this.top) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no top-level manifest was put`);
       try {
         await assertComplete(this.top.desc, this.contents());
@@ -272,10 +250,10 @@ export class OciArchiveDestination implements ImageDestination {
         await handle.write(END_OF_ARCHIVE, 0, END_OF_ARCHIVE.length, this.position);
         await handle.sync();
         await this.closeArchive();
-        await renameDurably(this.temp, this.file);
-        this.state = 'committed';
+        await renameDurably(this.tmp.path, this.file);
+        this.tmp.state = 'committed';
       } catch (err) {
-        this.state = 'aborted';
+        this.tmp.state = 'aborted';
         await this.discard();
         throw err;
       }
@@ -284,10 +262,10 @@ export class OciArchiveDestination implements ImageDestination {
 
   /** Stops the blob being written and removes the temporary. */
   async abort(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'aborted';
+    if (this.tmp.state !== 'open') return;
+    this.tmp.state = 'aborted';
     this.reading?.destroy(new GantryError(ErrorCode.ABORTED, `${this.name}: aborted`));
-    await this.queue;
+    await this.tmp.settled();
     await this.discard();
   }
 
@@ -299,6 +277,6 @@ export class OciArchiveDestination implements ImageDestination {
 
   private async discard(): Promise<void> {
     await this.closeArchive().catch(() => {});
-    await rm(this.temp, { force: true });
+    await rm(this.tmp.path, { force: true });
   }
 }
