@@ -77,20 +77,22 @@ export async function makeImage(options: FixtureOptions = {}): Promise<FixtureIm
   return { manifest: { bytes, mediaType, digest: Digest.fromBytes(bytes) }, config, tars, blobs, layers };
 }
 
-/** An index over amd64 and arm64 images; `blobs` holds the children too. */
-export async function makeIndex(): Promise<{ index: RawManifest; children: FixtureImage[]; blobs: Map<string, Buffer> }> {
-  const amd = await makeImage({ seed: 'amd' });
-  const arm = await makeImage({ seed: 'arm', arch: 'arm64', variant: 'v8' });
+/** An index over amd64 and arm64 images (with `docker`, a Docker manifest list of Docker images); `blobs` holds the children too. */
+export async function makeIndex(options: { docker?: boolean } = {}): Promise<{ index: RawManifest; children: FixtureImage[]; blobs: Map<string, Buffer> }> {
+  const docker = options.docker ?? false;
+  const amd = await makeImage({ docker, seed: 'amd' });
+  const arm = await makeImage({ docker, seed: 'arm', arch: 'arm64', variant: 'v8' });
+  const mediaType = docker ? MediaType.DOCKER_MANIFEST_LIST : MediaType.OCI_INDEX;
   const entry = (img: FixtureImage, architecture: string, variant?: string) => ({
     mediaType: img.manifest.mediaType,
     digest: img.manifest.digest.toString(),
     size: img.manifest.bytes.length,
     platform: { architecture, os: 'linux', ...(variant ? { variant } : {}) },
   });
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64', 'v8')] }));
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64', 'v8')] }));
   const blobs = new Map<string, Buffer>([...amd.blobs, ...arm.blobs]);
   for (const c of [amd, arm]) blobs.set(c.manifest.digest.toString(), c.manifest.bytes);
-  return { index: { bytes, mediaType: MediaType.OCI_INDEX, digest: Digest.fromBytes(bytes) }, children: [amd, arm], blobs };
+  return { index: { bytes, mediaType, digest: Digest.fromBytes(bytes) }, children: [amd, arm], blobs };
 }
 
 /** An ImageSource over memory. */

@@ -18,7 +18,7 @@ import { parseManifest } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { Digest } from '../../src/ref/digest.js';
 import { ErrorCode, isGantryError } from '../../src/errors.js';
-import { MemorySource, makeImage, type FixtureImage } from '../helpers/image-fixture.js';
+import { MemorySource, makeImage, makeIndex } from '../helpers/image-fixture.js';
 import { requirePeer, runPeer } from '../helpers/peers.js';
 import { runGantry } from '../helpers/cli.js';
 import { startTestRegistry } from '../../src/testing/index.js';
@@ -37,21 +37,10 @@ const folder = (name: string): string => {
   return dir;
 };
 
-/** A Docker manifest list over two Docker images; `blobs` holds the children too. */
-async function dockerList(): Promise<{ source: MemorySource; children: FixtureImage[]; list: { digest: Digest } }> {
-  const amd = await makeImage({ docker: true, seed: 'amd' });
-  const arm = await makeImage({ docker: true, seed: 'arm', arch: 'arm64', variant: 'v8' });
-  const entry = (img: FixtureImage, architecture: string, variant?: string) => ({
-    mediaType: img.manifest.mediaType,
-    digest: img.manifest.digest.toString(),
-    size: img.manifest.bytes.length,
-    platform: { architecture, os: 'linux', ...(variant ? { variant } : {}) },
-  });
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DOCKER_MANIFEST_LIST, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64', 'v8')] }));
-  const blobs = new Map<string, Buffer>([...amd.blobs, ...arm.blobs]);
-  for (const c of [amd, arm]) blobs.set(c.manifest.digest.toString(), c.manifest.bytes);
-  const top = { bytes, mediaType: MediaType.DOCKER_MANIFEST_LIST, digest: Digest.fromBytes(bytes) };
-  return { source: new MemorySource(top, blobs), children: [amd, arm], list: top };
+/** A Docker manifest list over two Docker images, as a source. */
+async function dockerList(): Promise<{ source: MemorySource; list: { digest: Digest } }> {
+  const { index, blobs } = await makeIndex({ docker: true });
+  return { source: new MemorySource(index, blobs), list: index };
 }
 
 function indexJson(dir: string): { manifests: { mediaType: string; digest: string; annotations?: Record<string, string> }[] } {
