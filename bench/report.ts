@@ -22,21 +22,22 @@ export const EMBEDDED_TARGET = 1.5;
 /**
  * What each contender checks on the client while the bytes move, per transfer scenario, so a
  * ratio is read knowing who pays for a hash. The receiving registry checks every digest on its
- * own side in all of them.
+ * own side in all of them. `{hashing}` is where gantry hashed in the run, as the run recorded
+ * it (src/hashing/blob-hash.ts OFFLOAD_HASHING on the machine of the run).
  */
 export const CLIENT_VERIFICATION: Partial<Record<Scenario, Record<Tool, string>>> = {
   push: {
-    gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (hashed inline on 2 cores or fewer, in worker threads with more); a mismatch cancels the upload before its commit',
+    gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (hashed {hashing}); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing',
   },
   pull: {
-    gantry: 'size and sha256 of every blob before it is renamed into the layout (inline on 2 cores or fewer, worker threads with more)',
+    gantry: 'size and sha256 of every blob before it is renamed into the layout (hashed {hashing})',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'sha256sum of every blob after it is written',
   },
   copy: {
-    gantry: 'size and sha256 of every blob as it streams from the source registry into the destination (inline on 2 cores or fewer, worker threads with more); a mismatch cancels the upload before its commit',
+    gantry: 'size and sha256 of every blob as it streams from the source registry into the destination (hashed {hashing}); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing (curl GET | curl PUT: only the destination registry checks)',
   },
@@ -45,7 +46,8 @@ export const CLIENT_VERIFICATION: Partial<Record<Scenario, Record<Tool, string>>
 function verificationTable(results: BenchResults): string {
   const rows = results.scenarios.flatMap((r) => {
     const v = CLIENT_VERIFICATION[r.scenario];
-    return v ? [`| ${r.scenario} | ${v.gantry} | ${v.skopeo} | ${v.floor} |\n`] : [];
+    const gantry = v?.gantry.replace('{hashing}', results.machine.gantryHashing ?? 'where the machine of the run decided (not recorded)');
+    return v ? [`| ${r.scenario} | ${gantry} | ${v.skopeo} | ${v.floor} |\n`] : [];
   });
   if (!rows.length) return '';
   return `| scenario | gantry verifies | skopeo verifies | floor verifies |\n|---|---|---|---|\n${rows.join('')}`;

@@ -42,7 +42,7 @@ export interface EmbeddedRow {
 export interface BenchResults {
   date: string;
   set: string;
-  machine: { cpus: number; cpuModel: string; memGiB: number; node: string; skopeo: string; dockerRegistry: string; gantryJobs: string };
+  machine: { cpus: number; cpuModel: string; memGiB: number; node: string; skopeo: string; dockerRegistry: string; gantryJobs: string; gantryHashing?: string };
   runs: number;
   scenarios: ScenarioResult[];
   noop?: NoopCheck;

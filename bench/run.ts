@@ -11,7 +11,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { OFFLOAD_HASHING } from '../src/hashing/blob-hash.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -246,6 +247,8 @@ function machine(): BenchResults['machine'] {
     skopeo: version('skopeo', ['--version']),
     dockerRegistry: version('docker-registry', ['--version']).split(' ').slice(-1)[0] ?? '?',
     gantryJobs: flags.jobs ?? `${jobs} (default)`,
+    // The same rule the CLI applies on this machine: where its large blobs are hashed.
+    gantryHashing: OFFLOAD_HASHING ? `in worker threads (${availableParallelism()} cores)` : `inline on the main thread (${availableParallelism()} cores)`,
   };
 }
 
