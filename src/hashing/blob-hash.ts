@@ -33,10 +33,12 @@ export interface BlobHash {
  * cores. A copy keeps one core busy with HTTP and TLS while the registries or the disk take
  * the other; on two cores a worker has no core of its own, and handing it the bytes (a copy
  * into a staging buffer, a message, a thread switch each time) costs more than hashing where
- * the bytes already are. Measured paired on two cores, a registry→registry copy of 8×64 MiB
- * that verifies every blob took 1.17× the time of one that verifies nothing with workers, and
- * 1.04× hashing inline. (`gantry serve` offloads regardless: many uploads arrive at once, and
- * its main thread also parses and writes them.)
+ * the bytes already are. Measured with bench/verify-cost.ts on two cores (a registry→registry
+ * copy of 8×64 MiB that verifies every blob against one that verifies nothing, 6 pairs a run):
+ * a median 1.04–1.23× the time over five runs hashing inline, 1.11–1.21× over four with
+ * workers, and the client's extra CPU 0.54 s inline against 1.10 s with workers (one run each).
+ * (`gantry serve` offloads regardless: many uploads arrive at once, and its main thread also
+ * parses and writes them.)
  */
 export const OFFLOAD_HASHING = availableParallelism() > 2;
 
