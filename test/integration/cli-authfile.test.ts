@@ -137,6 +137,10 @@ describe('--authfile (containers-auth.json)', () => {
     const r = await gantry(['tags', `${reg}/team/app`, '--authfile', missing, ...hermetic()]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^gantry: auth file ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not exist\n$`));
+    // search too (it loads its own keychain): refused before any request, 127.0.0.1:9 is never asked.
+    const search = await gantry(['search', '127.0.0.1:9/app', '--authfile', missing, ...hermetic()]);
+    assert.equal(search.code, 1, search.stderr);
+    assert.match(search.stderr, /^gantry: auth file .*no-such\/auth\.json does not exist\n$/);
     const viaEnv = await gantry(['tags', `${reg}/team/app`, ...hermetic()], { REGISTRY_AUTH_FILE: missing });
     assert.match(viaEnv.stderr, /auth file .*no-such\/auth\.json \(named by REGISTRY_AUTH_FILE\) does not exist/);
     const bad = join(dir, 'bad.json');

@@ -119,6 +119,8 @@ export function searchCommand(program: Command): void {
       if (names.includes('is-automated')) process.stderr.write(`${IS_AUTOMATED_WARNING}\n`);
       const configDir = dockerConfigDir(flags);
       const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
+      // As for every command that reads credentials: a named auth file that is missing is an error, not anonymous access.
+      keychain.requireAuthFile();
       if (keychain.envWarning) process.stderr.write(`${keychain.envWarning}\n`);
       const response = await search(term, {
         filters,
