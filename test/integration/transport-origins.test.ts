@@ -54,15 +54,20 @@ function basicRegistry(onAuthorized: Script): void {
 }
 
 describe('credentials stay with the origin they belong to', () => {
-  test('a storage host that answers 401 with a foreign realm gets no credentials, and neither does the realm', async () => {
+  for (const via of ['credentials', 'authFile'] as const) {
+  test(`a storage host that answers 401 with a foreign realm gets no credentials, and neither does the realm (${via === 'authFile' ? 'credentials from an auth.json, --authfile' : 'credentials given'})`, async () => {
     reset();
+    const authDir = mkdtempSync(join(tmpdir(), 'gantry-origins-authfile-'));
+    const authFile = join(authDir, 'auth.json');
+    writeFileSync(authFile, JSON.stringify({ auths: { [a.host]: { auth: BASIC.slice('Basic '.length) } } }), { mode: 0o600 });
+    const access = via === 'authFile' ? { authFile } : { credentials: { username: USER, password: PASSWORD } };
     basicRegistry((req, res) => redirectTo(res, `${b.origin}${req.url}`));
     b.script = (req, res) => {
       if (req.headers.authorization === 'Bearer anonymous-token') return void res.writeHead(200, { 'content-length': String(BLOB.length) }).end(BLOB);
       challenge(res, `Bearer realm="${c.origin}/token",service="storage"`);
     };
     c.script = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"anonymous-token","expires_in":300}');
-    const reg = await connectRegistry(a.host, 'pull', { certsDir: noCerts, credentials: { username: USER, password: PASSWORD } });
+    const reg = await connectRegistry(a.host, 'pull', { certsDir: noCerts, ...access });
     try {
       const stream = await reg.client.repository('app').getBlob({ digest: Digest.parse(BLOB_DIGEST), size: BLOB.length });
       const chunks: Buffer[] = [];
@@ -70,6 +75,7 @@ describe('credentials stay with the origin they belong to', () => {
       assert.ok(Buffer.concat(chunks).equals(BLOB));
     } finally {
       await reg.close();
+      rmSync(authDir, { recursive: true, force: true });
     }
     assert.ok(a.received.some((r) => r.headers.authorization === BASIC), 'the registry got its credentials');
     for (const h of [b, c]) {
@@ -79,6 +85,7 @@ describe('credentials stay with the origin they belong to', () => {
     // The realm was asked anonymously: no Authorization at all, and no account.
     assert.ok(c.received.every((r) => r.headers.authorization === undefined && !r.url.includes('account=')), JSON.stringify(c.received));
   });
+  }
 
   test("a storage host's Basic challenge is an error, not a reason to hand it the registry's password", async () => {
     reset();
