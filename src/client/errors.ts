@@ -15,7 +15,6 @@ import { errcodeText, ERRCODE_MESSAGES, errorFromResponse, RegistryError } from 
 
 export { errcodeText, errorFromResponse };
 import type { TransportRequest, TransportResponse } from '../transport/types.js';
-import type { RateLimit } from '../transport/rate-limit.js';
 
 /** Throws the registry's error unless `res.status` is one of `ok`. */
 export async function expectStatus(req: Pick<TransportRequest, 'method' | 'url'>, res: TransportResponse, ok: readonly number[]): Promise<void> {
@@ -66,11 +65,6 @@ export function translatePullError(err: unknown, ref: Reference): unknown {
   const code = registryCode(err, 'MANIFEST_UNKNOWN');
   if (code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN' || code === 'DENIED') return new PullError(err, ref, code);
   return err;
-}
-
-/** The Docker Hub rate-limit headers of the answer an error came from, when it had them. */
-export function rateLimitOf(err: unknown): RateLimit | undefined {
-  return err && typeof err === 'object' ? (err as { rateLimit?: RateLimit }).rateLimit : undefined;
 }
 
 /** A registry answer that breaks the protocol (a bad `Location`, `Range` or `Content-Range`). */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryClient } from '../../src/client/registry-client.js';
-import { PullError, rateLimitOf } from '../../src/client/errors.js';
+import { PullError } from '../../src/client/errors.js';
 import { ErrorCode, GantryError } from '../../src/errors.js';
 import { Digest } from '../../src/ref/digest.js';
 import { RegistryError } from '../../src/transport/errors.js';
@@ -267,7 +267,8 @@ describe('retries', () => {
       assert.equal(err.errors[0]?.code, 'TOOMANYREQUESTS');
       assert.equal(err.retryAfter, 3600);
       assert.equal(err.retryable, true);
-      assert.deepEqual(rateLimitOf(err), { limit: 100, remaining: 0, windowSeconds: 21600 });
+      assert.ok(err instanceof RegistryError);
+      assert.deepEqual(err.rateLimit, { limit: 100, remaining: 0, windowSeconds: 21600 });
       return true;
     });
     assert.deepEqual(waits, []);
