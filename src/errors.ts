@@ -43,6 +43,8 @@ export const ErrorCode = {
   CREDENTIALS: 'CREDENTIALS',
   /** gantry refused to send a credential over plain http to a host that is not configured insecure. */
   INSECURE_TRANSPORT: 'INSECURE_TRANSPORT',
+  /** The image's registry or namespace is `blocked = true` in registries.conf: refused before any request. */
+  BLOCKED: 'BLOCKED',
   /** No endpoint of a registry could be reached. */
   NO_ENDPOINT: 'NO_ENDPOINT',
   /** The operation was aborted by the caller. */

@@ -30,6 +30,8 @@ export type { ImageConfig, HistoryEntry } from './oci/config.js';
 export { ServiceConfig } from './config/service-config.js';
 export type { ServiceOptions, HostLookup, IndexInfo } from './config/service-config.js';
 export { readDaemonConfig, serviceConfigFrom } from './config/daemon-json.js';
+export { RegistriesConf } from './config/registries-conf.js';
+export type { RegistriesConfOptions, RegistryConf, RegistryEndpointConf, PullSource, PullFromMirror } from './config/registries-conf.js';
 export type { DaemonConfig, DaemonProxies, ServiceConfigSources } from './config/daemon-json.js';
 
 // How requests travel: the options every entry point takes.

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { serviceConfigFrom } from '../config/daemon-json.js';
+import { RegistriesConf } from '../config/registries-conf.js';
 import { ConfigError, ErrorCode, GantryError } from '../errors.js';
 import type { RegistryAccessOptions } from '../client/connect.js';
 import type { TransportOptions } from '../transport/transport.js';
@@ -15,6 +16,7 @@ export interface RegistryFlags {
   registryMirror?: string[];
   tlsVerify?: boolean;
   daemonConfig?: string;
+  registriesConf?: string;
   config?: string | boolean;
   configDir?: string;
   authfile?: string;
@@ -52,6 +54,7 @@ export function addRegistryFlags(cmd: Command, { mirrors = true, configFlag = tr
     .option('--insecure-registry <host>', 'treat HOST[:PORT] or a CIDR as insecure (repeatable)', collect)
     .addOption(new Option('--tls-verify [bool]', 'require https and verify certificates (true), or treat the registry as insecure (false)').argParser(parseBool('--tls-verify')))
     .option('--daemon-config <file>', 'read insecure-registries and registry-mirrors from a daemon.json (default /etc/docker/daemon.json when present)')
+    .option('--registries-conf <file>', 'containers-registries.conf to read for blocked, insecure, location and mirrors (default $CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf or /etc/containers/registries.conf, with their .d drop-ins)')
     .option('--config-dir <dir>', 'Docker config directory holding config.json (default $DOCKER_CONFIG or ~/.docker)')
     .option('--creds <user:pass>', 'credentials to use instead of the stored ones')
     .option('--user-agent <text>', 'append TEXT to the User-Agent')
@@ -114,9 +117,31 @@ export interface SideFlags {
   certDir?: string;
 }
 
+const loadedConf = new WeakMap<RegistryFlags, Promise<RegistriesConf>>();
+
+/**
+ * The registries.conf files the flags name (or podman's defaults), read once per command;
+ * keys gantry does not know are listed under `--debug`.
+ */
+export function registriesConf(flags: RegistryFlags): Promise<RegistriesConf> {
+  let p = loadedConf.get(flags);
+  if (!p) {
+    p = RegistriesConf.load(flags.registriesConf ? { file: flags.registriesConf } : {}).then((conf) => {
+      if (flags.debug) {
+        for (const file of conf.files) process.stderr.write(`debug: registries.conf: read ${file}\n`);
+        for (const w of conf.warnings) process.stderr.write(`debug: registries.conf: ${w}\n`);
+      }
+      return conf;
+    });
+    loadedConf.set(flags, p);
+  }
+  return p;
+}
+
 /** Registry access (TLS, credentials) from the shared flags, with per-side overrides for copy. */
 export async function accessOptions(flags: RegistryFlags, side: SideFlags = {}): Promise<RegistryAccessOptions> {
   const base = await transportOptions(flags);
+  const conf = await registriesConf(flags);
   const tlsVerify = side.tlsVerify ?? flags.tlsVerify;
   const creds = side.creds ?? flags.creds;
   const authFile = side.authFile ?? flags.authfile;
@@ -126,6 +151,7 @@ export async function accessOptions(flags: RegistryFlags, side: SideFlags = {}):
     ...(dockerConfigDir(flags) ? { configDir: dockerConfigDir(flags) as string } : {}),
     ...(authFile ? { authFile } : {}),
     ...(side.certDir ? { certDir: side.certDir } : {}),
+    ...(conf.registries.length > 0 ? { registriesConf: conf } : {}),
     ...(creds !== undefined ? { credentials: parseCreds(side.creds !== undefined ? (side.credsFlag ?? '--creds') : '--creds', creds) } : {}),
   };
 }

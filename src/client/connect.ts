@@ -7,7 +7,9 @@ import { Authorizer } from '../auth/authorizer.js';
 import { Keychain, StaticKeychain, type CredentialSource } from '../auth/keychain.js';
 import { DEFAULT_REGISTRY_HOST, type EndpointPurpose } from '../config/endpoints.js';
 import { isDockerHub } from '../auth/hostname.js';
+import { RegistriesConf } from '../config/registries-conf.js';
 import { checkOptions, InvalidOptionError } from '../options.js';
+import type { Reference } from '../ref/reference.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
 import { RegistryClient } from './registry-client.js';
 
@@ -37,6 +39,28 @@ export interface RegistryAccessOptions extends TransportOptions {
   } | CredentialSource;
   /** Send no credentials at all. */
   readonly anonymous?: boolean;
+  /**
+   * containers-registries.conf settings ({@link RegistriesConf.load}): a `blocked` registry or
+   * namespace is refused (BLOCKED) before any request, an `insecure` one is treated as
+   * `tlsVerify: false` unless `tlsVerify` is given, and image reads (`copy`, `inspect`) try
+   * the table's mirrors, then its `location`. Default: none (the CLI loads the files podman reads).
+   */
+  readonly registriesConf?: RegistriesConf;
+}
+
+/**
+ * The access options for one image, repository or registry host under `registriesConf`: the
+ * longest matching table decides. BLOCKED when it is blocked; `tlsVerify: false` when it is
+ * insecure and the caller did not choose. The result no longer carries `registriesConf`, so
+ * the host-level rule of {@link connectRegistry} does not decide again.
+ */
+export function accessFor(name: Reference | string, options: RegistryAccessOptions): RegistryAccessOptions {
+  const conf = options.registriesConf;
+  if (conf === undefined) return options;
+  conf.checkNotBlocked(name);
+  const { registriesConf: _, ...rest } = options;
+  const insecure = conf.find(name)?.insecure ?? false;
+  return insecure && rest.tlsVerify === undefined ? { ...rest, tlsVerify: false } : rest;
 }
 
 /** An authenticated client and the way to release its connections. */
@@ -74,6 +98,7 @@ function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAc
     .string('authFile')
     .string('certDir')
     .boolean('anonymous')
+    .check('registriesConf', (c) => c instanceof RegistriesConf, 'a RegistriesConf (RegistriesConf.load())')
     .check(
       'credentials',
       (c) =>
@@ -100,8 +125,9 @@ function checkAccessOptions(host: unknown, purpose: unknown, options: RegistryAc
  *   await close();
  * }
  */
-export async function connectRegistry(host: string, purpose: EndpointPurpose, options: RegistryAccessOptions = {}): Promise<ConnectedRegistry> {
-  checkAccessOptions(host, purpose, options);
+export async function connectRegistry(host: string, purpose: EndpointPurpose, given: RegistryAccessOptions = {}): Promise<ConnectedRegistry> {
+  checkAccessOptions(host, purpose, given);
+  const options = accessFor(host, given);
   const credentials = await credentialSource(options);
   const authorizer = new Authorizer(credentials ? { credentials } : {});
   const transport = new Transport({ ...options, layers: [...(options.layers ?? []), authorizer.layer()] });

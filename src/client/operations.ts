@@ -6,12 +6,12 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import { ACCEPT_MANIFESTS } from '../oci/media-types.js';
 import { parseRepository, Reference } from '../ref/reference.js';
-import { connectRegistry, type RegistryAccessOptions } from './connect.js';
+import { accessFor, connectRegistry, type RegistryAccessOptions } from './connect.js';
 import { catalogPages, checkListOptions, collectItems, tagPages, type ListOptions, type ListPage } from './pagination.js';
 import type { RepositoryClient } from './registry-client.js';
 
 async function withRepository<T>(ref: Reference, purpose: 'pull' | 'push', access: RegistryAccessOptions, work: (repo: RepositoryClient) => Promise<T>): Promise<T> {
-  const registry = await connectRegistry(ref.repository.domain, purpose, access);
+  const registry = await connectRegistry(ref.repository.domain, purpose, accessFor(ref, access));
   try {
     return await work(registry.client.repositoryClient(ref));
   } finally {
@@ -60,7 +60,7 @@ function tagPagesOf(where: string, repository: string, options: RegistryAccessOp
   checkListOptions(where, options);
   const ref = Reference.of(parseRepository(repository), {});
   return (async function* () {
-    const registry = await connectRegistry(ref.repository.domain, 'pull', options);
+    const registry = await connectRegistry(ref.repository.domain, 'pull', accessFor(ref.repository.name, options));
     try {
       yield* tagPages(registry.client.repositoryClient(ref), options, where);
     } finally {

@@ -5,7 +5,9 @@
  * between any two of them. As in skopeo (containers/image `internal.SplitPathAndImage` and
  * `docker/archive.ParseReference`), the path ends at the first `:`.
  */
-import { connectRegistry, type ConnectedRegistry, type RegistryAccessOptions } from '../client/connect.js';
+import { accessFor, connectRegistry, type ConnectedRegistry, type RegistryAccessOptions } from '../client/connect.js';
+import type { PullSource } from '../config/registries-conf.js';
+import { ACCEPT_MANIFESTS } from '../oci/media-types.js';
 import { RegistryImageDestination, RegistryImageSource } from './registry.js';
 import { ErrorCode, GantryError } from '../errors.js';
 import { Reference } from '../ref/reference.js';
@@ -13,7 +15,8 @@ import { checkCopyOptions, copyImage, type CopyOptions, type CopyResult } from '
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import { OciArchiveDestination, OciArchiveSource } from './oci-archive.js';
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
-import type { ImageDestination, ImageSource } from './types.js';
+import type { ImageDestination, ImageSource, RawManifest } from './types.js';
+import type { Digest } from '../ref/digest.js';
 
 /**
  * Where an image lives, as {@link parseImageLocation} reads it: an image in a registry, an OCI
@@ -150,9 +153,81 @@ export async function openSource(loc: ImageLocation, access: RegistryAccessOptio
     const value = new DockerArchiveSource(loc.file, loc.index !== undefined ? { index: loc.index } : loc.reference ? { ref: loc.reference } : {});
     return { value, close: () => value.close() };
   }
-  const registry = await connectRegistry(loc.reference.repository.domain, 'pull', access);
-  const value = new RegistryImageSource(registry.client, loc.reference.withDefaultTag());
-  return { value, registry, close: () => registry.close() };
+  return openRegistrySource(loc.reference.withDefaultTag(), access);
+}
+
+/**
+ * An image in a registry, to read. Under registries.conf the image may live elsewhere: the
+ * table's mirrors are tried first (each asked with one HEAD whether it has the image; a mirror
+ * that fails or lacks it is passed over), then its `location`. Mirrors get no credentials the
+ * caller gave for the image (`credentials`, `certDir`): only what is stored for their own host.
+ */
+async function openRegistrySource(reference: Reference, access: RegistryAccessOptions): Promise<Opened<ImageSource>> {
+  const conf = access.registriesConf;
+  conf?.checkNotBlocked(reference);
+  const sources: PullSource[] = conf ? conf.pullSources(reference) : [{ reference, insecure: false, mirror: false }];
+  const failures: string[] = [];
+  for (const [i, source] of sources.entries()) {
+    const last = i === sources.length - 1;
+    const registry = await connectRegistry(source.reference.repository.domain, 'pull', sourceAccess(source, access)).catch((err: unknown) => {
+      if (last || !(err instanceof GantryError) || err.code === ErrorCode.ABORTED) throw err;
+      failures.push(`${source.reference.familiar()}: ${err.message}`);
+      return undefined;
+    });
+    if (registry === undefined) continue;
+    if (!last) {
+      // Does this mirror have the image? A HEAD, which Docker Hub does not count against the rate limit.
+      const found = await registry.client
+        .repositoryClient(source.reference)
+        .headManifest(source.reference, { accept: ACCEPT_MANIFESTS })
+        .then((head) => (head === undefined ? 'not found' : undefined))
+        .catch((err: unknown) => {
+          if (!(err instanceof GantryError) || err.code === ErrorCode.ABORTED) throw err;
+          return err.message;
+        })
+        .catch(async (err: unknown) => {
+          await registry.close();
+          throw err;
+        });
+      if (found !== undefined) {
+        failures.push(`${source.reference.familiar()}: ${found}`);
+        await registry.close();
+        continue;
+      }
+    }
+    access.log?.(`registries.conf: reading ${reference.familiar()} from ${source.mirror ? 'mirror ' : ''}${source.reference.familiar()}${failures.length ? ` (passed over: ${failures.join('; ')})` : ''}`);
+    const value = failures.length > 0 ? new PrimaryAfterMirrors(registry.client, source.reference, failures) : new RegistryImageSource(registry.client, source.reference);
+    return { value, registry, close: () => registry.close() };
+  }
+  throw new GantryError(ErrorCode.NO_ENDPOINT, `${reference.familiar()}: no pull source`);
+}
+
+/** The primary location after mirrors were passed over: its failure to give the image also says why the mirrors did not. */
+class PrimaryAfterMirrors extends RegistryImageSource {
+  constructor(
+    client: ConnectedRegistry['client'],
+    reference: Reference,
+    private readonly mirrorFailures: readonly string[],
+  ) {
+    super(client, reference);
+  }
+
+  override async getManifest(digest?: Digest): Promise<RawManifest> {
+    try {
+      return await super.getManifest(digest);
+    } catch (err) {
+      if (digest === undefined && err instanceof GantryError) err.message += ` (mirrors also failed: ${this.mirrorFailures.join('; ')})`;
+      throw err;
+    }
+  }
+}
+
+/** One pull source's access: its own insecure flag; the caller's credentials and cert folder for the primary location only. */
+function sourceAccess(source: PullSource, access: RegistryAccessOptions): RegistryAccessOptions {
+  const { registriesConf, credentials: _c, certDir: _d, ...forMirror } = access;
+  const base: RegistryAccessOptions = source.mirror ? { ...forMirror, ...(registriesConf ? { registriesConf } : {}) } : access;
+  const decided = accessFor(source.reference, base);
+  return source.insecure && decided.tlsVerify === undefined ? { ...decided, tlsVerify: false } : decided;
 }
 
 /** Opens a location to write to; `docker-archive:FILE:@N` is USAGE (an index selects what to read). */
@@ -171,7 +246,7 @@ export async function openDestination(loc: ImageLocation, access: RegistryAccess
     const value = new DockerArchiveDestination(loc.file, loc.reference ? { ref: loc.reference } : {});
     return { value, close: async () => undefined };
   }
-  const registry = await connectRegistry(loc.reference.repository.domain, 'push', access);
+  const registry = await connectRegistry(loc.reference.repository.domain, 'push', accessFor(loc.reference, access));
   // A destination named by digest gets the manifest by digest; otherwise by tag (default `latest`).
   const value = new RegistryImageDestination(registry.client, loc.reference.digest ? loc.reference : loc.reference.withDefaultTag());
   return { value, registry, close: () => registry.close() };

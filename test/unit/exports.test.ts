@@ -84,6 +84,7 @@ const MAIN = [
   'Keychain',
   'MediaType',
   'Reference',
+  'RegistriesConf',
   'RegistryClient',
   'RegistryError',
   'Repository',
