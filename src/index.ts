@@ -64,7 +64,7 @@ export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResul
 export type { BlobHead, BlobStream, GetBlobOptions } from './client/blobs.js';
 export type { OpenBlobStream, UploadOptions, UploadResult } from './client/uploads.js';
 export type { ListOptions, ListPage } from './client/pagination.js';
-export type { ReferrersOptions, ReferrersResult } from './client/referrers.js';
+export type { ReferrersOptions, ReferrersResult, PutReferrerResult } from './client/referrers.js';
 export type { RateLimit } from './transport/rate-limit.js';
 export { resolveDigest, listTags, listTagPages, listCatalog, listCatalogPages, deleteImage } from './client/operations.js';
 

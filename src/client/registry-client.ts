@@ -31,7 +31,7 @@ import {
   type PutManifestResult,
 } from './manifests.js';
 import { catalogPages, tagPages, flatten, type ListOptions, type ListPage } from './pagination.js';
-import { referrers, type ReferrersOptions, type ReferrersResult } from './referrers.js';
+import { putReferrer, referrers, type PutReferrerResult, type ReferrersOptions, type ReferrersResult } from './referrers.js';
 import { mountBlob, uploadBlob, type OpenBlobStream, type UploadOptions, type UploadResult } from './uploads.js';
 import { readRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { Access, Query } from './target.js';
@@ -262,6 +262,15 @@ export class RepositoryClient {
   /** The repository's tags as the registry's pages, each with its rate limit. */
   tagPages(options: ListOptions = {}): AsyncIterableIterator<ListPage> {
     return tagPages(this, options);
+  }
+
+  /**
+   * Pushes a manifest with a `subject` by its digest and makes it a referrer of the subject:
+   * indexed by the registry (`OCI-Subject`), else added to the `sha256-<hex>` referrers tag
+   * with a read-modify-write that never drops another writer's entry.
+   */
+  putReferrer(bytes: Buffer, mediaType: string, options: { signal?: AbortSignal } = {}): Promise<PutReferrerResult> {
+    return putReferrer(this, bytes, mediaType, options);
   }
 
   /** The manifests whose `subject` is `digest` (referrers API, else the `sha256-<hex>` tag). */
