@@ -37,11 +37,7 @@ export function parseBool(flag: string) {
   };
 }
 
-/**
- * Commands that take the shared flags but read no stored credentials through
- * `accessOptions`: `ping` sends none, and `search` loads its keychain itself (it follows
- * `REGISTRY_AUTH_FILE` but not the flag yet). `--authfile` is left off them.
- */
+/** Commands that take the shared flags but send no credentials (`ping`): `--authfile` is left off them. */
 const NO_AUTHFILE_FLAG = new Set(['ping']);
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Rendering copy progress. On a TTY: a live block, one bar per blob in flight (bytes and
  * speed), redrawn at most 10 times a second, and a summary line. Elsewhere (CI logs, pipes):
- * one plain line per state change, as `docker pull` does without a TTY. `--quiet` prints
- * nothing; `--json` leaves stdout to the result.
+ * one plain line per state change, as `docker pull` does without a TTY. Always on stderr;
+ * `--quiet` and `--json` turn it off (stdout is left to the result: commands/output.ts).
  */
 import type { CopyEvent } from '../image/copy.js';
 

@@ -91,7 +91,7 @@ describe('gantry CLI (built, separate process)', () => {
     assert.match(again.stderr, new RegExp(`^Image is up to date: ${indexDigest}$`, 'm'));
   });
 
-  test('copy --json: the result object on stdout, no progress; --quiet prints nothing', async () => {
+  test('copy --json: the result object on stdout, no progress; --quiet prints only the digest', async () => {
     const r = await gantry('copy', `${reg}/cli/app:v1`, `${reg}/cli/json:v1`, '--json', ...hermetic());
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
@@ -110,7 +110,7 @@ describe('gantry CLI (built, separate process)', () => {
 
     const quiet = await gantry('copy', `${reg}/cli/app:v1`, `oci:${join(dir, 'quiet')}:v1`, '--quiet', ...hermetic());
     assert.equal(quiet.code, 0, quiet.stderr);
-    assert.equal(quiet.stdout, '');
+    assert.equal(quiet.stdout, `${indexDigest}\n`);
     assert.equal(quiet.stderr, '');
   });
 

@@ -9,6 +9,8 @@ import { Reference } from '../../ref/reference.js';
 import type { CopyResult } from '../../image/copy.js';
 import { formatBytes, progressRenderer } from '../progress.js';
 import { accessOptions, addRegistryFlags, parseBool, type RegistryFlags, type SideFlags } from '../options.js';
+import { addOutputFlags, printJson } from './output.js';
+import { registryOf, withFlagHints, type RegistrySide } from './hints.js';
 
 interface CopyFlags extends RegistryFlags {
   srcTlsVerify?: boolean;
@@ -32,7 +34,7 @@ function parseJobs(value: string): number {
 }
 
 function addCopyFlags(cmd: Command): Command {
-  return addRegistryFlags(cmd)
+  const withCopy = addRegistryFlags(cmd)
     .addOption(new Option('--src-tls-verify [bool]', '--tls-verify for the source only').argParser(parseBool('--src-tls-verify')))
     .addOption(new Option('--dest-tls-verify [bool]', '--tls-verify for the destination only').argParser(parseBool('--dest-tls-verify')))
     .option('--src-creds <user:pass>', 'credentials for the source registry')
@@ -43,8 +45,11 @@ function addCopyFlags(cmd: Command): Command {
     .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-platform image')
     .addOption(new Option('--jobs <n>', 'blobs copied at once').argParser(parseJobs))
-    .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:")
-    .option('--quiet', 'no progress output');
+    .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:");
+  return addOutputFlags(withCopy, {
+    quiet: 'no progress and no summary: print only the digest written',
+    json: '{ source, destination, digest, mediaType, convertedFrom?, upToDate, manifests, blobs: { total, copied, existed, mounted }, bytes }, and no progress',
+  });
 }
 
 function summary(r: CopyResult): string {
@@ -54,7 +59,38 @@ function summary(r: CopyResult): string {
   return `${r.digest} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}, ${b.total} blobs: ${b.copied} copied, ${b.existed} already there, ${b.mounted} mounted; ${formatBytes(r.bytes)}${converted})`;
 }
 
-async function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void> {
+/**
+ * copy's registries and the flags that reach them: `--src-…` / `--dest-…` when both sides are
+ * registries, the shared `--creds` / `--authfile` / `--tls-verify` when one is (pull, push)
+ * unless the side's own flag was the one given.
+ */
+function copySides(src: string, dst: string, flags: CopyFlags): RegistrySide[] {
+  const hosts = { src: registryOf(src), dest: registryOf(dst) };
+  const both = hosts.src !== undefined && hosts.dest !== undefined;
+  const side = (prefix: 'src' | 'dest', creds: string | undefined, tlsVerify: boolean | undefined): RegistrySide | undefined => {
+    const host = hosts[prefix];
+    if (host === undefined) return undefined;
+    const verify = tlsVerify ?? flags.tlsVerify;
+    // The side's own flag when both sides are registries or when it was the one given.
+    const flag = (name: string, given = false): string => (both || given ? `--${prefix}-${name}` : `--${name}`);
+    return {
+      host,
+      credsFlag: flag('creds', creds !== undefined),
+      authfileFlag: flag('authfile'),
+      credsGiven: (creds ?? flags.creds) !== undefined,
+      tlsFlag: flag('tls-verify', tlsVerify !== undefined),
+      ...(verify !== undefined ? { tlsVerify: verify } : {}),
+      certDirFlag: `--${prefix}-cert-dir`,
+    };
+  };
+  return [side('src', flags.srcCreds, flags.srcTlsVerify), side('dest', flags.destCreds, flags.destTlsVerify)].filter((s): s is RegistrySide => s !== undefined);
+}
+
+function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void> {
+  return withFlagHints(() => copySides(src, dst, flags), () => copyAndReport(src, dst, flags));
+}
+
+async function copyAndReport(src: string, dst: string, flags: CopyFlags): Promise<void> {
   const renderer = progressRenderer(flags);
   const side = (tlsVerify: boolean | undefined, creds: string | undefined, credsFlag: string, authFile: string | undefined, certDir: string | undefined): SideFlags => ({
     ...(tlsVerify !== undefined ? { tlsVerify } : {}),
@@ -71,8 +107,9 @@ async function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void
     ...(renderer ? { onProgress: (e) => renderer.onEvent(e) } : {}),
   });
   renderer?.finish();
-  if (flags.json) process.stdout.write(`${JSON.stringify({ source: src, destination: dst, ...result })}\n`);
-  else if (!flags.quiet) process.stdout.write(`${summary(result)}\n`);
+  // --json wins over --quiet; --quiet keeps the one datum a script wants, the digest.
+  if (flags.json) printJson({ source: src, destination: dst, ...result });
+  else process.stdout.write(`${flags.quiet ? result.digest : summary(result)}\n`);
 }
 
 export function imageCommands(program: Command): void {

@@ -7,12 +7,14 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { login, logout, LOGIN_SUCCEEDED } from '../../login/login.js';
+import { login, loginRegistryHost, logout, LOGIN_SUCCEEDED, type LoginResult } from '../../login/login.js';
 import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
 import { loginKey } from '../../auth/hostname.js';
 import { addRegistryFlags, dockerConfigDir, transportOptions, type RegistryFlags } from '../options.js';
+import { addOutputFlags, chatter, printJson, type OutputFlags } from './output.js';
+import { sharedSide, withFlagHints } from './hints.js';
 
-export interface LoginFlags extends RegistryFlags {
+export interface LoginFlags extends RegistryFlags, OutputFlags {
   username?: string;
   password?: string;
   passwordStdin?: boolean;
@@ -68,81 +70,109 @@ async function prompt(question: string, hidden: boolean): Promise<string> {
   }
 }
 
+/** login's JSON: what was verified and where it was stored; never the password or a token. */
+function loginJson(result: LoginResult, username: string, existingCredentials: boolean): unknown {
+  return {
+    status: result.status,
+    registry: result.registry,
+    url: result.url,
+    username,
+    existingCredentials,
+    identityToken: result.identityToken,
+    key: result.stored?.key ?? null,
+    storedIn: result.stored?.storedIn ?? null,
+  };
+}
+
+async function runLogin(server: string | undefined, flags: LoginFlags): Promise<void> {
+  const source = checkLoginFlags(flags);
+  let username = flags.username;
+  let password: string | undefined;
+  if (source === 'stdin') {
+    password = await readSecretFromStdin();
+    if (password.trim() === '') throw usage('password is empty');
+  } else if (source === 'flag') {
+    process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+    password = flags.password;
+  }
+  const configDir = dockerConfigDir(flags);
+  const authFile = flags.authfile;
+  const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) };
+  if (username === undefined && password === undefined) {
+    // Docker first tries what is stored.
+    const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) });
+    const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
+    const stored = await keychain.resolve(host);
+    if (stored?.username && stored.password) {
+      chatter(flags, `Authenticating with existing credentials... [Username: ${stored.username}]\n`);
+      try {
+        const result = await login(server, { username: stored.username, password: stored.password }, { ...options, noStore: true });
+        if (flags.json) printJson(loginJson(result, stored.username, true));
+        else chatter(flags, `${LOGIN_SUCCEEDED}\n`);
+        return;
+      } catch (err) {
+        if (err instanceof GantryError && err.code === ErrorCode.UNAUTHORIZED) process.stderr.write('Stored credentials invalid or expired\n');
+        else process.stderr.write(`Login did not succeed, error: ${(err as Error).message}\n`);
+      }
+    }
+  }
+  if (username === undefined || password === undefined) {
+    if (!process.stdin.isTTY) throw new GantryError(ErrorCode.USAGE, 'error: cannot perform an interactive login from a non-TTY device; give --username with --password-stdin');
+    if (username === undefined) {
+      username = (await prompt('Username: ', false)).trim();
+      if (!username) throw usage('error: username is required');
+    }
+    if (password === undefined) {
+      password = await prompt('Password: ', true);
+      if (!password) throw usage('error: password is required');
+    }
+  }
+  const result = await login(server, { username, password }, options);
+  if (result.stored?.unencryptedFile) process.stderr.write(`${unencryptedWarning(result.stored.unencryptedFile)}\n`);
+  if (flags.json) printJson(loginJson(result, username, false));
+  else chatter(flags, `${result.status}\n`);
+}
+
 export function loginCommands(program: Command): void {
-  addRegistryFlags(program.command('login').argument('[server]', 'registry (default: Docker Hub)').description('log in to a registry'), { mirrors: false })
+  const loginCmd = addRegistryFlags(program.command('login').argument('[server]', 'registry (default: Docker Hub)').description('log in to a registry'), { mirrors: false })
     .option('-u, --username <user>', 'user name')
     .option('-p, --password <password>', 'password or token ("-" reads stdin)')
-    .option('--password-stdin', 'read the password or token from stdin')
-    .action(async (server: string | undefined, flags: LoginFlags) => {
-      const source = checkLoginFlags(flags);
-      let username = flags.username;
-      let password: string | undefined;
-      if (source === 'stdin') {
-        password = await readSecretFromStdin();
-        if (password.trim() === '') throw usage('password is empty');
-      } else if (source === 'flag') {
-        process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
-        password = flags.password;
-      }
-      const configDir = dockerConfigDir(flags);
-      const authFile = flags.authfile;
-      const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) };
-      if (username === undefined && password === undefined) {
-        // Docker first tries what is stored.
-        const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) });
-        const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
-        const stored = await keychain.resolve(host);
-        if (stored?.username && stored.password) {
-          process.stdout.write(`Authenticating with existing credentials... [Username: ${stored.username}]\n`);
-          try {
-            await login(server, { username: stored.username, password: stored.password }, { ...options, noStore: true });
-            process.stdout.write(`${LOGIN_SUCCEEDED}\n`);
-            return;
-          } catch (err) {
-            if (err instanceof GantryError && err.code === ErrorCode.UNAUTHORIZED) process.stderr.write('Stored credentials invalid or expired\n');
-            else process.stderr.write(`Login did not succeed, error: ${(err as Error).message}\n`);
-          }
-        }
-      }
-      if (username === undefined || password === undefined) {
-        if (!process.stdin.isTTY) throw new GantryError(ErrorCode.USAGE, 'error: cannot perform an interactive login from a non-TTY device');
-        if (username === undefined) {
-          username = (await prompt('Username: ', false)).trim();
-          if (!username) throw usage('error: username is required');
-        }
-        if (password === undefined) {
-          password = await prompt('Password: ', true);
-          if (!password) throw usage('error: password is required');
-        }
-      }
-      const result = await login(server, { username, password }, options);
-      if (result.stored?.unencryptedFile) process.stderr.write(`${unencryptedWarning(result.stored.unencryptedFile)}\n`);
-      if (flags.json) process.stdout.write(`${JSON.stringify({ status: result.status, registry: result.registry, url: result.url, identityToken: result.identityToken, key: result.stored?.key ?? null, storedIn: result.stored?.storedIn ?? null })}\n`);
-      else process.stdout.write(`${result.status}\n`);
-    });
+    .option('--password-stdin', 'read the password or token from stdin');
+  addOutputFlags(loginCmd, {
+    quiet: "print nothing on success (no 'Login Succeeded'; warnings still go to stderr)",
+    json: '{ status, registry, url, username, existingCredentials, identityToken (whether a refresh token was stored), key, storedIn } and never a password or token',
+  }).action((server: string | undefined, flags: LoginFlags) =>
+    withFlagHints(
+      () => [sharedSide(loginRegistryHost(server), flags, { credentials: false })],
+      () => runLogin(server, flags),
+    ),
+  );
 
-  program
+  const logoutCmd = program
     .command('logout')
     .argument('[server]', 'registry (default: Docker Hub)')
     .description('remove stored credentials for a registry')
     .option('--config <dir>', 'Docker config directory holding config.json')
     .option('--config-dir <dir>', 'same as --config')
     .option('--authfile <file>', 'containers-auth.json credentials file to erase from instead (default $REGISTRY_AUTH_FILE)')
-    .option('--json', 'print a machine-readable result')
-    .action(async (server: string | undefined, flags: { config?: string; configDir?: string; authfile?: string; json?: boolean }) => {
-      const dir = flags.configDir ?? flags.config;
-      const result = await logout(server, { ...(dir ? { configDir: dir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ registry: result.registry, removed: result.removed, failures: result.failures })}\n`);
-        return;
-      }
-      if (result.removed.length === 0 && result.failures.length === 0) {
-        process.stdout.write(`Not logged in to ${result.registry}\n`);
-        return;
-      }
-      process.stdout.write(`Removing login credentials for ${result.registry}\n`);
-      if (result.removed.length === 0 && result.failures.length > 0) {
-        process.stderr.write(`WARNING: could not erase credentials:\n${result.failures.map((f) => `${f.key}: ${f.message}\n`).join('')}`);
-      }
-    });
+    .option('--json', 'print a machine-readable result');
+  addOutputFlags(logoutCmd, {
+    quiet: "print nothing on success (no 'Removing login credentials…'; warnings still go to stderr)",
+    json: '{ registry, removed: [keys erased], failures: [{ key, message }] }',
+  }).action(async (server: string | undefined, flags: { config?: string; configDir?: string; authfile?: string } & OutputFlags) => {
+    const dir = flags.configDir ?? flags.config;
+    const result = await logout(server, { ...(dir ? { configDir: dir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
+    if (flags.json) {
+      printJson({ registry: result.registry, removed: result.removed, failures: result.failures });
+      return;
+    }
+    if (result.removed.length === 0 && result.failures.length === 0) {
+      chatter(flags, `Not logged in to ${result.registry}\n`);
+      return;
+    }
+    chatter(flags, `Removing login credentials for ${result.registry}\n`);
+    if (result.removed.length === 0 && result.failures.length > 0) {
+      process.stderr.write(`WARNING: could not erase credentials:\n${result.failures.map((f) => `${f.key}: ${f.message}\n`).join('')}`);
+    }
+  });
 }

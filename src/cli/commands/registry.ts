@@ -9,11 +9,18 @@ import { deleteImage, listCatalogPages, listTagPages, resolveDigest } from '../.
 import type { ListPage } from '../../client/pagination.js';
 import { formatBytes } from '../progress.js';
 import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
+import { addOutputFlags, printJson, type OutputFlags } from './output.js';
+import { registryOf, registryOfRepository, sharedSide, withFlagHints } from './hints.js';
 
-interface InspectFlags extends RegistryFlags {
+type Flags = RegistryFlags & OutputFlags;
+
+interface InspectFlags extends Flags {
   raw?: boolean;
   platform?: string;
 }
+
+/** `--quiet` on a command that prints only its result: accepted, so a script can pass it to every command. */
+const ONLY_RESULT = 'no effect: this command prints only its result (accepted so scripts can pass --quiet everywhere)';
 
 function renderInspect(r: InspectResult): string {
   const rows: [string, string][] = [
@@ -109,46 +116,90 @@ async function printListing(pages: AsyncIterable<ListPage>, jsonOpen: string | u
 }
 
 export function registryCommands(program: Command): void {
-  addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF|:@N]'), { configFlag: false })
+  const inspectCmd = addRegistryFlags(program.command('inspect').argument('<image>', 'REF, docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF|:@N]'), { configFlag: false })
     .description('show an image: digest, media type, platforms, layers and sizes, created, labels')
     .option('--raw', 'print the manifest exactly as stored')
     .option('--config', "print the image's config blob (use --config-dir for Docker's config directory)")
-    .option('--platform <os/arch[/variant]>', 'for a multi-platform image, inspect this platform\'s image')
-    .action(async (image: string, flags: InspectFlags) => {
-      const result = await inspect(image, { access: await accessOptions(flags), ...(flags.platform ? { platform: flags.platform } : {}) });
-      if (flags.raw) process.stdout.write(result.raw);
-      else if (flags.config === true) {
-        if (!result.image) throw new Error(`${result.name} is a multi-platform index: choose one with --platform to see its config`);
-        process.stdout.write(result.image.configRaw);
-      } else if (flags.json) process.stdout.write(`${JSON.stringify(inspectJson(result), null, 2)}\n`);
-      else process.stdout.write(renderInspect(result));
-    });
+    .option('--platform <os/arch[/variant]>', 'for a multi-platform image, inspect this platform\'s image');
+  addOutputFlags(inspectCmd, {
+    quiet: ONLY_RESULT,
+    json: '{ name, digest, mediaType, platforms?: [{ platform, digest, mediaType, size }], image?: { digest, platform, os, architecture, variant, created, labels, size, configDigest, layers } }; --raw and --config print the stored JSON bytes instead',
+  }).action((image: string, flags: InspectFlags) =>
+    withFlagHints(
+      () => hostSides(registryOf(image), flags),
+      async () => {
+        const result = await inspect(image, { access: await accessOptions(flags), ...(flags.platform ? { platform: flags.platform } : {}) });
+        if (flags.raw) process.stdout.write(result.raw);
+        else if (flags.config === true) {
+          if (!result.image) throw new Error(`${result.name} is a multi-platform index: choose one with --platform to see its config`);
+          process.stdout.write(result.image.configRaw);
+        } else if (flags.json) printJson(inspectJson(result), { pretty: true });
+        else process.stdout.write(renderInspect(result));
+      },
+    ),
+  );
 
-  addRegistryFlags(program.command('digest').argument('<reference>', 'image reference'))
+  addOutputFlags(addRegistryFlags(program.command('digest').argument('<reference>', 'image reference')), { quiet: ONLY_RESULT, json: '{ reference, digest }' })
     .description('print the manifest digest a reference resolves to')
-    .action(async (ref: string, flags: RegistryFlags) => {
-      const digest = await resolveDigest(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
-      process.stdout.write(flags.json ? `${JSON.stringify({ reference: ref, digest })}\n` : `${digest}\n`);
-    });
+    .action((ref: string, flags: Flags) =>
+      withFlagHints(
+        () => hostSides(registryOf(ref), flags),
+        async () => {
+          const digest = await resolveDigest(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
+          if (flags.json) printJson({ reference: ref, digest });
+          else process.stdout.write(`${digest}\n`);
+        },
+      ),
+    );
 
-  addRegistryFlags(program.command('tags').argument('<repository>', 'repository, e.g. localhost:5000/app'))
+  addOutputFlags(addRegistryFlags(program.command('tags').argument('<repository>', 'repository, e.g. localhost:5000/app')), {
+    quiet: ONLY_RESULT,
+    json: '{ repository, tags: [...] }, written page by page as the registry sends them',
+  })
     .description("list a repository's tags")
-    .action(async (repo: string, flags: RegistryFlags) => {
-      const pages = listTagPages(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
-      await printListing(pages, flags.json ? `{"repository":${JSON.stringify(repo)},"tags":[` : undefined);
-    });
+    .action((repo: string, flags: Flags) =>
+      withFlagHints(
+        () => hostSides(registryOfRepository(repo), flags),
+        async () => {
+          const pages = listTagPages(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
+          await printListing(pages, flags.json ? `{"repository":${JSON.stringify(repo)},"tags":[` : undefined);
+        },
+      ),
+    );
 
-  addRegistryFlags(program.command('catalog').argument('<registry>', 'HOST[:PORT]'))
+  addOutputFlags(addRegistryFlags(program.command('catalog').argument('<registry>', 'HOST[:PORT]')), {
+    quiet: ONLY_RESULT,
+    json: '{ registry, repositories: [...] }, written page by page as the registry sends them',
+  })
     .description("list a registry's repositories")
-    .action(async (host: string, flags: RegistryFlags) => {
-      const pages = listCatalogPages(host, await accessOptions(flags));
-      await printListing(pages, flags.json ? `{"registry":${JSON.stringify(host)},"repositories":[` : undefined);
-    });
+    .action((host: string, flags: Flags) =>
+      withFlagHints(
+        () => hostSides(host, flags),
+        async () => {
+          const pages = listCatalogPages(host, await accessOptions(flags));
+          await printListing(pages, flags.json ? `{"registry":${JSON.stringify(host)},"repositories":[` : undefined);
+        },
+      ),
+    );
 
-  addRegistryFlags(program.command('delete').argument('<reference>', 'image reference (tag or digest)'))
+  addOutputFlags(addRegistryFlags(program.command('delete').argument('<reference>', 'image reference (tag or digest)')), {
+    quiet: "print only the deleted digest (no 'Deleted ')",
+    json: '{ reference, deleted } (deleted: the manifest digest removed)',
+  })
     .description('delete an image manifest from a registry (a tag is resolved to its digest first)')
-    .action(async (ref: string, flags: RegistryFlags) => {
-      const digest = await deleteImage(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
-      process.stdout.write(flags.json ? `${JSON.stringify({ reference: ref, deleted: digest })}\n` : `Deleted ${digest}\n`);
-    });
+    .action((ref: string, flags: Flags) =>
+      withFlagHints(
+        () => hostSides(registryOf(ref), flags),
+        async () => {
+          const digest = await deleteImage(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
+          if (flags.json) printJson({ reference: ref, deleted: digest });
+          else process.stdout.write(flags.quiet ? `${digest}\n` : `Deleted ${digest}\n`);
+        },
+      ),
+    );
+}
+
+/** The one registry a command reaches with the shared flags; none for a layout or an archive. */
+function hostSides(host: string | undefined, flags: Flags) {
+  return host === undefined ? [] : [sharedSide(host, flags)];
 }

@@ -5,13 +5,15 @@
  * laid out as Go's tabwriter does for docker (min width 10, padding 3).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { Keychain } from '../../auth/keychain.js';
+import { Keychain, StaticKeychain, type CredentialSource } from '../../auth/keychain.js';
 import { ErrorCode, GantryError } from '../../errors.js';
 import { parseFilters } from '../../search/filters.js';
-import { search, type SearchResult } from '../../search/search.js';
-import { addRegistryFlags, transportOptions, type RegistryFlags, dockerConfigDir } from '../options.js';
+import { search, searchTarget, type SearchResult } from '../../search/search.js';
+import { addRegistryFlags, parseCreds, transportOptions, type RegistryFlags, dockerConfigDir } from '../options.js';
+import { addOutputFlags, printJson, type OutputFlags } from './output.js';
+import { sharedSide, withFlagHints } from './hints.js';
 
-export interface SearchFlags extends RegistryFlags {
+export interface SearchFlags extends RegistryFlags, OutputFlags {
   limit?: number;
   filter?: string[];
   /** False with `--no-trunc`. */
@@ -97,8 +99,39 @@ function parseLimit(value: string): number {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+async function runSearch(term: string, flags: SearchFlags): Promise<void> {
+  const filters = flags.filter ?? [];
+  let names: string[];
+  try {
+    names = [...parseFilters(filters).keys()];
+  } catch (err) {
+    throw new GantryError(ErrorCode.USAGE, `--filter: ${(err as Error).message}`);
+  }
+  if (names.includes('is-automated')) process.stderr.write(`${IS_AUTOMATED_WARNING}\n`);
+  let credentials: CredentialSource;
+  if (flags.creds !== undefined) {
+    credentials = new StaticKeychain(parseCreds('--creds', flags.creds));
+  } else {
+    const configDir = dockerConfigDir(flags);
+    const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
+    // As for every command that reads credentials: a named auth file that is missing is an error, not anonymous access.
+    keychain.requireAuthFile();
+    if (keychain.envWarning) process.stderr.write(`${keychain.envWarning}\n`);
+    credentials = keychain;
+  }
+  const response = await search(term, {
+    filters,
+    ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+    transportOptions: await transportOptions(flags),
+    credentials,
+  });
+  if (flags.json) printJson(response, { pretty: true });
+  else if (flags.quiet) process.stdout.write(response.results.map((r) => `${r.name}\n`).join(''));
+  else process.stdout.write(searchTable(response.results, { trunc: flags.trunc !== false }));
+}
+
 export function searchCommand(program: Command): void {
-  addRegistryFlags(
+  const cmd = addRegistryFlags(
     program
       .command('search')
       .argument('<term>', 'TERM, or REGISTRY/TERM for a private v1 index (e.g. localhost:5000/app)')
@@ -107,28 +140,9 @@ export function searchCommand(program: Command): void {
   )
     .option('--limit <n>', 'maximum number of results, 1..100 (default 25)', parseLimit)
     .option('-f, --filter <filter>', 'filter output: is-official=true|false, stars=N (repeatable)', collect)
-    .option('--no-trunc', "don't truncate descriptions")
-    .action(async (term: string, flags: SearchFlags) => {
-      const filters = flags.filter ?? [];
-      let names: string[];
-      try {
-        names = [...parseFilters(filters).keys()];
-      } catch (err) {
-        throw new GantryError(ErrorCode.USAGE, `--filter: ${(err as Error).message}`);
-      }
-      if (names.includes('is-automated')) process.stderr.write(`${IS_AUTOMATED_WARNING}\n`);
-      const configDir = dockerConfigDir(flags);
-      const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
-      // As for every command that reads credentials: a named auth file that is missing is an error, not anonymous access.
-      keychain.requireAuthFile();
-      if (keychain.envWarning) process.stderr.write(`${keychain.envWarning}\n`);
-      const response = await search(term, {
-        filters,
-        ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
-        transportOptions: await transportOptions(flags),
-        credentials: keychain,
-      });
-      if (flags.json) process.stdout.write(`${JSON.stringify(response, null, 2)}\n`);
-      else process.stdout.write(searchTable(response.results, { trunc: flags.trunc !== false }));
-    });
+    .option('--no-trunc', "don't truncate descriptions");
+  addOutputFlags(cmd, {
+    quiet: 'print only the names, one per line (no table)',
+    json: '{ query, results: [{ name, description, starCount, isOfficial, isAutomated }] }',
+  }).action((term: string, flags: SearchFlags) => withFlagHints(() => [sharedSide(searchTarget(term).indexName, flags)], () => runSearch(term, flags)));
 }

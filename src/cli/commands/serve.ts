@@ -24,7 +24,7 @@ export function serveCommand(program: Command): void {
     .option('--upload-purge-age <duration>', `remove upload sessions started this long ago: 168h, 30m, 10s, 1h30m, or seconds (default: ${hours(DEFAULT_UPLOAD_PURGE_AGE_MS)})`)
     .option('--upload-purge-interval <duration>', `how often to look for them, same form (default: ${hours(DEFAULT_UPLOAD_PURGE_INTERVAL_MS)})`)
     .addOption(new Option('--no-upload-purging', 'keep abandoned upload sessions'))
-    .option('--quiet', 'no request log')
+    .option('--quiet', 'no request log (the "listening on" line, with the URL, still prints: it is what a script reads)')
     .action(async (flags: RegistryServeFlags & { delete?: boolean; quiet?: boolean }) => {
       const options = await registryServerOptionsFromCli({
         ...flags,
