@@ -2,9 +2,11 @@
  * The containers-tools credentials file, `auth.json` (containers-auth.json(5), as podman,
  * skopeo and buildah use it: <https://github.com/containers/image/blob/main/docs/containers-auth.json.5.md>;
  * the code is containers/image `pkg/docker/config/config.go`). Same `auths` format as Docker's
- * config.json, but keyed by `host[:port]` with Docker Hub as `docker.io`, and written the way
- * containers/image writes it: Go's `json.MarshalIndent(…, "", "\t")` (tab-indented, map keys
- * sorted), mode 0600, replaced atomically. Which file is read is decided by
+ * config.json, but keyed by `host[:port]` with Docker Hub as `docker.io`, or by
+ * `host/namespace[/repo]` for one repository's credentials (looked up most specific first,
+ * {@link authFileLookupKeys}), and written the way containers/image writes it: Go's
+ * `json.MarshalIndent(…, "", "\t")` (tab-indented, map keys sorted), mode 0600, replaced
+ * atomically. Which file is read is decided by
  * {@link authFileLocation}; docs/docker-rules.md#containers-tools-credentials-and-certsd has the
  * precedence.
  */
@@ -12,8 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileViaTemp } from '../fs/atomic-file.js';
+import { ErrorCode, GantryError } from '../errors.js';
+import { DOMAIN_RE, NAME_TOTAL_LENGTH_MAX, REMOTE_NAME_RE } from '../ref/grammar.js';
 import { type AuthEntry, CredentialsError, decodeAuth, encodeAuth } from './docker-config.js';
-import { DOCKER_HUB_AUTH_KEY, isDockerHub } from './hostname.js';
+import { DOCKER_HUB_AUTH_KEY, isDockerHub, loginKey } from './hostname.js';
 
 /** The variable podman and skopeo read the default auth file from. */
 export const AUTH_FILE_ENV = 'REGISTRY_AUTH_FILE';
@@ -55,11 +59,50 @@ function normalizeRegistry(host: string): string {
 /**
  * containers/image `normalizeAuthFileKey`: an `http(s)://` key is cut to its host (legacy and
  * Docker-written keys such as `https://index.docker.io/v1/`); a key without a scheme is kept
- * whole, so `host/namespace/repo` keys never match a host lookup.
+ * whole, so a `host/namespace/repo` key matches only as itself, never as its host.
  */
 function normalizeAuthFileKey(key: string): string {
   const stripped = key.replace(/^https?:\/\//, '');
   return normalizeRegistry(stripped !== key ? (stripped.split('/', 1)[0] ?? '') : stripped);
+}
+
+/**
+ * containers/image `authKeyLookupOrder`: the keys an image's credentials may be stored under,
+ * most specific first — `host/ns/sub/repo`, `host/ns/sub`, `host/ns`, then `host`. Whole path
+ * components only: `host/ns` is never a key for `host/nsx/repo`.
+ */
+export function authFileLookupKeys(registryHost: string, repository?: string): string[] {
+  const host = authFileKey(registryHost);
+  const keys: string[] = [];
+  if (repository) {
+    for (let key = `${host}/${repository}`; key.length > host.length; key = key.slice(0, key.lastIndexOf('/'))) keys.push(key);
+  }
+  keys.push(host);
+  return keys;
+}
+
+/**
+ * The key `login --authfile` writes for a server address, as podman's `parseCredentialsKey`
+ * computes it: `http(s)://…` is cut to its host (legacy form, no repository); `host[:port]`
+ * alone is the host key (`docker.io` for Docker Hub); `host/namespace[/repo]` is kept as a
+ * repository key, its host written as lookups spell it (`docker.io/…` for any of Docker Hub's
+ * names, where podman refuses `index.docker.io/…`), its path a repository name without tag or
+ * digest (kept as typed: `docker.io/alpine` is not `docker.io/library/alpine`). A malformed
+ * one is `INVALID_CONFIG`.
+ */
+export function authFileLoginKey(serverAddress: string): string {
+  if (/^https?:\/\//i.test(serverAddress) || !serverAddress.includes('/')) return authFileKey(loginKey(serverAddress));
+  const slash = serverAddress.indexOf('/');
+  const host = serverAddress.slice(0, slash);
+  const path = serverAddress.slice(slash + 1);
+  const bad = (why: string): GantryError => new GantryError(ErrorCode.INVALID_CONFIG, `invalid credentials key ${JSON.stringify(serverAddress)}: ${why}`);
+  if (!DOMAIN_RE.test(host)) throw bad('the part before the first "/" must be a registry host[:port]');
+  if (/[:@]/.test(path)) throw bad('a namespace or repository must not have a tag or digest');
+  if (!REMOTE_NAME_RE.test(path)) throw bad('the path must be a repository name (lowercase components separated by "/")');
+  // Docker Hub under any of its names is `docker.io` in keys (what lookups ask for).
+  const key = `${normalizeRegistry(host) === 'index.docker.io' ? 'docker.io' : host}/${path}`;
+  if (key.length > NAME_TOTAL_LENGTH_MAX) throw bad(`longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  return key;
 }
 
 type Json = Record<string, unknown>;
@@ -147,15 +190,18 @@ export class ContainersAuthFile {
   }
 
   /**
-   * The entry for a registry host, as containers/image's `findCredentialsInFile` matches a host:
-   * the exact key (`docker.io` for Docker Hub), else the first key (file order) whose
-   * normalised host is the registry's (`https://index.docker.io/v1/`, `https://host/v1/`).
+   * The entry for an image's credentials, as containers/image's `findCredentialsInFile` finds
+   * it: the first key of {@link authFileLookupKeys} present in the file (`host/ns/repo`, …,
+   * `host`; `docker.io` for Docker Hub), else the first key (file order) whose normalised host
+   * is the registry's (`https://index.docker.io/v1/`, `https://host/v1/`: legacy keys match by
+   * host only). Without `repository` (a `/v2/` ping, the catalog) only host keys are asked.
    */
-  lookup(registryHost: string): AuthEntry | undefined {
-    const key = authFileKey(registryHost);
-    const exact = this.entry(key);
-    if (exact) return exact;
-    const wanted = normalizeRegistry(key);
+  lookup(registryHost: string, repository?: string): AuthEntry | undefined {
+    for (const key of authFileLookupKeys(registryHost, repository)) {
+      const found = this.entry(key);
+      if (found) return found;
+    }
+    const wanted = normalizeRegistry(authFileKey(registryHost));
     const found = this.keys().find((k) => normalizeAuthFileKey(k) === wanted);
     return found === undefined ? undefined : this.entry(found);
   }

@@ -9,8 +9,14 @@
  *     registry the caller named, mirrors excluded): a 401 from any other origin (a storage
  *     host a registry redirected to, a host it points at) is answered anonymously — a token
  *     fetched without credentials — or, for Basic, returned as the error it is;
- *   - tokens are cached per (origin, realm, service, scopes), so a token fetched with one
- *     registry's credentials is never handed to another origin that names the same realm;
+ *   - credentials are asked per (registry host, repository of the hop) — containers' auth.json
+ *     holds per-repository keys: Basic takes the repository of the request's `/v2/<repo>/`
+ *     path, Bearer the repository of the scopes asked for (the one pushed to, else the first);
+ *     the `/v2/` ping, login and the catalog name none and get the host's credentials;
+ *   - tokens are cached per (origin, credentials, realm, service, scopes), so a token fetched
+ *     with one registry's credentials is never handed to another origin that names the same
+ *     realm, nor to a request of the same registry whose credentials differ; refresh tokens
+ *     are kept per (host, credentials) for the same reason;
  *   - stricter than Docker: credentials are never sent to a plain-http token realm unless
  *     that realm's host is itself insecure (`--insecure-registry`).
  * A request to an endpoint with a challenge is authorized before it is sent:
@@ -22,6 +28,7 @@
  *   - Basic: the stored user and password, to the registry that challenged for them only.
  * A 401 that names a wider scope (or `insufficient_scope`) widens the scopes once and retries.
  */
+import { createHash } from 'node:crypto';
 import { ErrorCode, GantryError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { drainBody, readCapped } from '../transport/body.js';
@@ -61,11 +68,9 @@ export function scopesFor(method: string, url: URL): Scope[] {
   const path = url.pathname;
   const v2 = path.indexOf('/v2/');
   if (v2 < 0) return [];
-  const rest = path.slice(v2 + 4);
-  if (rest === '_catalog') return [registryScope('catalog', ['*'])];
-  const m = /^(.+?)\/(manifests|blobs|tags|referrers)\//.exec(rest);
-  if (!m) return [];
-  const name = decodeURIComponent(m[1]!);
+  if (path.slice(v2 + 4) === '_catalog') return [registryScope('catalog', ['*'])];
+  const name = repositoryOfPath(url);
+  if (name === undefined) return [];
   const actions = method === 'GET' || method === 'HEAD' ? ['pull'] : method === 'DELETE' ? ['delete'] : ['pull', 'push'];
   const scopes = [repositoryScope(name, actions)];
   const from = url.searchParams.get('from');
@@ -73,13 +78,39 @@ export function scopesFor(method: string, url: URL): Scope[] {
   return scopes;
 }
 
+/**
+ * The repository a distribution API path names (`/v2/<name>/manifests|blobs|tags|referrers/…`);
+ * undefined for the `/v2/` ping, the catalog and any other path.
+ */
+export function repositoryOfPath(url: URL): string | undefined {
+  const path = url.pathname;
+  const v2 = path.indexOf('/v2/');
+  if (v2 < 0) return undefined;
+  const m = /^(.+?)\/(manifests|blobs|tags|referrers)\//.exec(path.slice(v2 + 4));
+  return m ? decodeURIComponent(m[1]!) : undefined;
+}
+
+/**
+ * The repository whose credentials a token exchange for `scopes` uses: the one pushed to (a
+ * cross-repository mount asks `pull,push` on the target and `pull` on the source), else the
+ * first repository scope; undefined when none names a repository (login, the catalog).
+ */
+export function credentialRepository(scopes: readonly Scope[]): string | undefined {
+  const repos = scopes.filter((s) => s.type === 'repository');
+  return (repos.find((s) => s.actions.includes('push') || s.actions.includes('*')) ?? repos[0])?.name;
+}
+
 export class Authorizer {
   readonly challenges = new ChallengeStore();
   readonly tokens: TokenCache;
   /** Token exchanges made, per cache key: tests count them, `--debug` reports them. */
   readonly exchanges = new Map<string, number>();
+  /** Refresh tokens the token server handed out, per (host, credential identity). */
   private readonly refreshTokens = new Map<string, string>();
+  /** One lookup per (host, repository); a key without a repository is the host's own. */
   private readonly credentialCache = new Map<string, Promise<Credentials | undefined>>();
+  /** Short ids for distinct credentials (by a hash of their secrets), so cache keys and `exchanges` carry no secret. */
+  private readonly credentialIds = new Map<string, number>();
 
   constructor(private readonly options: AuthorizerOptions = {}) {
     checkOptions('Authorizer', options)
@@ -97,18 +128,38 @@ export class Authorizer {
     this.challenges.set(pingUrl, parseWwwAuthenticate(wwwAuthenticate));
   }
 
-  /** The user's credentials for a hop's origin: only a registry origin that is not a mirror has any. */
-  private credentialsFor(url: URL, context: TransportContext | undefined): Promise<Credentials | undefined> {
-    if (!this.options.credentials) return Promise.resolve(undefined);
+  /**
+   * The user's credentials for a hop's origin and the repository it is for (none: the host's):
+   * only a registry origin that is not a mirror has any.
+   */
+  private credentialsFor(url: URL, context: TransportContext | undefined, repository: string | undefined): Promise<Credentials | undefined> {
+    const source = this.options.credentials;
+    if (!source) return Promise.resolve(undefined);
     const registry = context?.origins.get(url);
     if (!registry || registry.mirror) return Promise.resolve(undefined);
     const host = registryHostOf(url);
-    let p = this.credentialCache.get(host);
+    const key = JSON.stringify([host, repository ?? null]);
+    let p = this.credentialCache.get(key);
     if (!p) {
-      p = this.options.credentials.resolve(host);
-      this.credentialCache.set(host, p);
+      // A source written for resolve(host) is called as before when there is no repository.
+      p = repository ? source.resolve(host, repository) : source.resolve(host);
+      this.credentialCache.set(key, p);
     }
     return p;
+  }
+
+  /** Who a token is fetched as: `anonymous`, or `cred#N` for the N-th distinct credentials seen (no secret in it). */
+  private credentialIdentity(creds: Credentials | undefined): string {
+    if (!creds || !(creds.username || creds.password || creds.identityToken || creds.registryToken)) return 'anonymous';
+    const digest = createHash('sha256')
+      .update(JSON.stringify([creds.username ?? null, creds.password ?? null, creds.identityToken ?? null, creds.registryToken ?? null]))
+      .digest('hex');
+    let id = this.credentialIds.get(digest);
+    if (id === undefined) {
+      id = this.credentialIds.size + 1;
+      this.credentialIds.set(digest, id);
+    }
+    return `cred#${id}`;
   }
 
   layer(): Layer {
@@ -166,23 +217,28 @@ export class Authorizer {
   }
 
   private async authorizeOnce(send: Send, context: TransportContext | undefined, req: TransportRequest, challenges: readonly Challenge[], scopes: Scope[]): Promise<TransportRequest> {
-    const creds = await this.credentialsFor(req.url, context);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {
+      // The token's scopes say which repository's credentials fetch it.
+      const creds = await this.credentialsFor(req.url, context, credentialRepository(scopes));
       if (creds?.registryToken) return withAuth(req, `Bearer ${creds.registryToken}`);
       const token = await this.token(send, req.url, bearer, scopes, creds, context);
       return withAuth(req, `Bearer ${token.token}`);
     }
     const basic = challenges.find((c) => c.scheme === 'basic');
-    if (basic && creds?.username && creds.password) {
+    if (!basic) return req;
+    // Basic goes with each request: the repository of this hop's path.
+    const creds = await this.credentialsFor(req.url, context, repositoryOfPath(req.url));
+    if (creds?.username && creds.password) {
       return withAuth(req, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
     }
     return req;
   }
 
   /**
-   * A token for (origin, realm, service, scopes), from the cache or one shared exchange.
-   * `creds` are the user's for `registryUrl`'s origin (none for a foreign origin).
+   * A token for (origin, credentials, realm, service, scopes), from the cache or one shared
+   * exchange. `creds` are the user's for `registryUrl`'s origin and the scopes' repository
+   * (none for a foreign origin); a token fetched with other credentials is never returned.
    */
   async token(send: Send, registryUrl: URL, challenge: Challenge, scopes: Scope[], creds: Credentials | undefined, context?: TransportContext): Promise<TokenResponse> {
     const realm = challenge.parameters.realm;
@@ -197,11 +253,14 @@ export class Authorizer {
       throw new GantryError(ErrorCode.INVALID_RESPONSE, `${registryUrl.host}: invalid token auth challenge realm: ${realm}`);
     }
     const service = challenge.parameters.service;
-    const key = `${registryUrl.origin} ${tokenCacheKey({ realm, ...(service ? { service } : {}), scopes })}`;
+    const identity = this.credentialIdentity(creds);
+    const key = `${registryUrl.origin} ${identity} ${tokenCacheKey({ realm, ...(service ? { service } : {}), scopes })}`;
     return this.tokens.getOrFetch(key, async () => {
       this.exchanges.set(key, (this.exchanges.get(key) ?? 0) + 1);
       const host = registryHostOf(registryUrl);
-      const refresh = creds ? (this.refreshTokens.get(host) ?? creds.identityToken) : undefined;
+      // A refresh token belongs to the credentials that earned it, not to the whole host.
+      const refreshKey = `${host} ${identity}`;
+      const refresh = creds ? (this.refreshTokens.get(refreshKey) ?? creds.identityToken) : undefined;
       const sendsSecret = refresh !== undefined || !!(creds?.username && creds.password);
       if (sendsSecret && realmUrl.protocol === 'http:' && !(context && (await context.isInsecure(realmUrl.host)))) {
         throw new GantryError(
@@ -212,7 +271,7 @@ export class Authorizer {
       }
       const t = refresh ? await this.fetchOAuth(send, realmUrl, service, scopes, creds, refresh) : await this.fetchGet(send, realmUrl, service, scopes, creds);
       if (t.refreshToken && t.refreshToken !== refresh) {
-        this.refreshTokens.set(host, t.refreshToken);
+        this.refreshTokens.set(refreshKey, t.refreshToken);
         this.options.onRefreshToken?.(host, t.refreshToken);
       }
       return t;

@@ -7,10 +7,13 @@
  * Beside Docker's, the containers tools' auth.json (src/auth/auth-file.ts): a file named by
  * `authFile` or `REGISTRY_AUTH_FILE` is the only credentials file, read and written; otherwise
  * `$XDG_RUNTIME_DIR/containers/auth.json`, when it exists, is asked before Docker's stores.
+ * Only auth.json has per-repository keys (`host/namespace[/repo]`, containers-auth.json(5)):
+ * asked with the repository a request is for, its most specific key wins. Docker's stores
+ * have none and are asked by host.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { authFileKey, authFileLocation, ContainersAuthFile, type AuthFileLocation } from './auth-file.js';
+import { authFileLocation, authFileLoginKey, ContainersAuthFile, type AuthFileLocation } from './auth-file.js';
 import { CredentialHelper, IDENTITY_TOKEN_USERNAME } from './credential-helper.js';
 import type { AuthEntry, ConfigLocationOptions } from './docker-config.js';
 import { CredentialsError, DockerConfigFile, parseEnvAuthConfig } from './docker-config.js';
@@ -26,14 +29,31 @@ export interface Credentials {
   identityToken?: string;
   /** A bearer token sent to the registry as is (`registrytoken`). */
   registryToken?: string;
-  /** The key they are stored under: `https://index.docker.io/v1/` for Docker Hub, else the registry `host[:port]`. */
+  /**
+   * The key they are stored under: `https://index.docker.io/v1/` for Docker Hub, else the
+   * registry `host[:port]`; for an auth.json entry its key (`docker.io`, `host/team` for a
+   * repository key).
+   */
   serverAddress: string;
 }
 
-/** Anything that can answer "which credentials for this registry host?". */
+/**
+ * Anything that can answer "which credentials for this registry host (and this repository)?".
+ * The auth layer asks once per registry host and repository, and never sends the answer to
+ * another host. An implementation that takes only `registryHost` keeps working: it gives the
+ * same credentials for every repository of a host.
+ */
 export interface CredentialSource {
-  /** The credentials for `registryHost` (`docker.io`, `localhost:5000`), or undefined for anonymous access. */
-  resolve(registryHost: string): Promise<Credentials | undefined>;
+  /**
+   * The credentials for `registryHost` (`docker.io`, `localhost:5000`), or undefined for
+   * anonymous access. `repository` is the repository path the request is for, as the
+   * registry names it (`team/app`; `library/alpine` for Docker Hub's official images), so a
+   * source can hold per-repository credentials — a {@link Keychain} looks up containers'
+   * auth.json keys `host/team/app`, `host/team`, then `host`. It is undefined for requests
+   * that name no repository (the `/v2/` ping, login, the catalog): then the host's
+   * credentials are meant.
+   */
+  resolve(registryHost: string, repository?: string): Promise<Credentials | undefined>;
 }
 
 /** Where `Keychain.store` put the credentials. */
@@ -207,13 +227,15 @@ export class Keychain implements CredentialSource {
   }
 
   /**
-   * Credentials for a registry host (`docker.io`, `localhost:5000`), or undefined for anonymous
+   * Credentials for a registry host (`docker.io`, `localhost:5000`) and, optionally, the
+   * repository a request is for (`team/app`, `library/alpine`), or undefined for anonymous
    * access. Helper failures are errors; "not found" from a helper is not.
    */
-  async resolve(registryHost: string): Promise<Credentials | undefined> {
-    // auth.json matches by host only: the Keychain is asked for a host, never a repository, so
-    // containers' `host/namespace/repo` keys are not used (docs/docker-rules.md).
-    const fromAuthFile = this.#authFile?.lookup(registryHost);
+  async resolve(registryHost: string, repository?: string): Promise<Credentials | undefined> {
+    // auth.json first, most specific key first (`host/team/app`, `host/team`, `host`, legacy
+    // `http(s)://host/…` keys by host), as containers/image's `GetCredentialsForRef` does.
+    // Docker's stores have no repository keys: asked by host (docs/docker-rules.md).
+    const fromAuthFile = this.#authFile?.lookup(registryHost, repository);
     if (hasAny(fromAuthFile)) return { ...(fromAuthFile as AuthEntry) };
     if (this.#named) return undefined;
     const key = authConfigKey(registryHost);
@@ -238,13 +260,30 @@ export class Keychain implements CredentialSource {
   }
 
   /**
-   * Stores credentials for a server (`gantry login`) under Docker's login key (`loginKey`). With
-   * an identity token, the token is stored and the password is not. A helper gets the secret and
-   * config.json keeps only an empty entry; nothing is written when nothing changes.
+   * The credentials `gantry login <server>` would try before asking for new ones: with a named
+   * auth file, the lookup of the key login writes (`host/team` for a server `host/team`, most
+   * specific first); otherwise the server's host, as Docker does.
+   */
+  storedFor(serverAddress: string | undefined): Promise<Credentials | undefined> {
+    const key = loginKey(serverAddress);
+    const host = key === DOCKER_HUB_AUTH_KEY ? 'docker.io' : key;
+    if (!this.#named || serverAddress === undefined) return this.resolve(host);
+    const authKey = authFileLoginKey(serverAddress);
+    const slash = authKey.indexOf('/');
+    // A repository key's host is spelt as lookups spell it (`docker.io` for any Hub name).
+    return slash === -1 ? this.resolve(host) : this.resolve(authKey.slice(0, slash), authKey.slice(slash + 1));
+  }
+
+  /**
+   * Stores credentials for a server (`gantry login`) under Docker's login key (`loginKey`), or
+   * in a named auth file under podman's key: the host, or `host/namespace[/repo]` when the
+   * server names a path ({@link authFileLoginKey}). With an identity token, the token is stored
+   * and the password is not. A helper gets the secret and config.json keeps only an empty entry;
+   * nothing is written when nothing changes.
    */
   async store(serverAddress: string | undefined, creds: Omit<Credentials, 'serverAddress'>): Promise<StoreResult> {
+    if (this.#named) return this.#storeInAuthFile(authFileLoginKey(serverAddress ?? DOCKER_HUB_AUTH_KEY), creds);
     const key = loginKey(serverAddress);
-    if (this.#named) return this.#storeInAuthFile(authFileKey(key), creds);
     // Re-read: never overwrite changes made since load, and never overwrite a malformed file.
     this.#config = await DockerConfigFile.load(this.#options);
     const detected = this.#defaultStore();
@@ -274,9 +313,14 @@ export class Keychain implements CredentialSource {
   /**
    * Removes credentials (`gantry logout`): Docker Hub by its key; any other server under every
    * form Docker may have used — as given, host name, `http://host`, `https://host` (docker/cli
-   * `logout.go`).
+   * `logout.go`). From a named auth file, a server with a path (`host/team`) removes that
+   * repository key alone, as podman's logout does; the host's own entry stays.
    */
   async erase(serverAddress: string | undefined): Promise<EraseResult> {
+    if (this.#named && serverAddress !== undefined) {
+      const authKey = authFileLoginKey(serverAddress);
+      if (authKey.includes('/')) return this.#eraseFromAuthFile([authKey]);
+    }
     let keys: string[];
     if (!serverAddress || isDockerHub(serverAddress) || serverAddress === DOCKER_HUB_AUTH_KEY || loginKey(serverAddress) === DOCKER_HUB_AUTH_KEY) {
       keys = [DOCKER_HUB_AUTH_KEY];

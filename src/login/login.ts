@@ -3,13 +3,18 @@
  * against the registry before anything is stored — ping `/v2/`, then `GET /v2/` answering
  * its challenge (Basic, or a token exchange asking for a refresh token) — and stored under
  * Docker's key; an identity token from the token server is stored instead of the password.
- * Mirrors are never used.
+ * Mirrors are never used. Into a named auth file (`authFile`, `REGISTRY_AUTH_FILE`) a server
+ * `host/namespace[/repo]` is stored under that repository key, as podman's login does; the
+ * credentials are verified against the host. Docker's config.json has no such keys: there the
+ * path is dropped, as Docker drops it.
  */
 import { ErrorCode, GantryError } from '../errors.js';
 import { checkOptions, InvalidOptionError } from '../options.js';
 import { negotiate } from '../transport/endpoint.js';
 import { errorFromResponse, statusText } from '../transport/errors.js';
+import { RegistriesConf } from '../config/registries-conf.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
+import { authFileLocation, authFileLoginKey } from '../auth/auth-file.js';
 import { Authorizer } from '../auth/authorizer.js';
 import { AuthError } from '../auth/errors.js';
 import { Keychain, StaticKeychain, type EraseResult, type StoreResult } from '../auth/keychain.js';
@@ -31,11 +36,14 @@ export interface LoginOptions extends TransportOptions {
   readonly configDir?: string;
   /**
    * A containers-auth.json file to store in instead of Docker's config.json (podman's
-   * `--authfile`; created 0600 when missing). Default: `$REGISTRY_AUTH_FILE` when set.
+   * `--authfile`; created 0600 when missing). Default: `$REGISTRY_AUTH_FILE` when set. A server
+   * `host/namespace[/repo]` is stored there under that key (per-repository credentials).
    */
   readonly authFile?: string;
   /** Verify only; store nothing. */
   readonly noStore?: boolean;
+  /** registries.conf: a blocked registry is refused (BLOCKED) before any request; an insecure one is reached as with `tlsVerify: false` unless `tlsVerify` is given. */
+  readonly registriesConf?: RegistriesConf;
 }
 
 /** What a successful {@link login} verified and where it stored the credentials. */
@@ -70,14 +78,34 @@ export function loginRegistryHost(server: string | undefined): string {
   return host === 'index.docker.io' ? 'docker.io' : host;
 }
 
-/** Verifies `credentials` against `server` and stores them. */
+/** The key a login stores under when a named auth file is in use (`host` or `host/namespace[/repo]`); undefined for Docker's config.json. */
+function namedAuthFileKey(server: string | undefined, options: { authFile?: string; env?: NodeJS.ProcessEnv }): string | undefined {
+  const location = authFileLocation(options);
+  if (!location || location.source === 'XDG_RUNTIME_DIR') return undefined;
+  return authFileLoginKey(server ?? DOCKER_HUB_AUTH_KEY);
+}
+
+/**
+ * Verifies `credentials` against `server` and stores them. With a named auth file, `server`
+ * may be `host/namespace[/repo]`: the key podman's login writes; a malformed one is refused
+ * (`INVALID_CONFIG`) before any request.
+ */
 export async function login(server: string | undefined, credentials: LoginCredentials, options: LoginOptions = {}): Promise<LoginResult> {
   if (server !== undefined && typeof server !== 'string') throw new InvalidOptionError('login', 'server', server, 'a registry address or undefined for Docker Hub');
   checkOptions('login', credentials).string('username').check('password', (v) => typeof v === 'string', 'a string');
   if (typeof credentials?.username !== 'string') throw new InvalidOptionError('login', 'username', credentials?.username, 'a non-empty string');
   if (typeof credentials.password !== 'string') throw new InvalidOptionError('login', 'password', credentials.password, 'a string');
-  checkOptions('login', options).string('configDir').string('authFile').boolean('noStore');
+  checkOptions('login', options)
+    .string('configDir')
+    .string('authFile')
+    .boolean('noStore')
+    .check('registriesConf', (c) => c instanceof RegistriesConf, 'a RegistriesConf (RegistriesConf.load())');
   const registry = loginRegistryHost(server);
+  const { registriesConf, ...transportOptions } = options;
+  registriesConf?.checkNotBlocked(registry);
+  const insecure = registriesConf?.find(registry)?.insecure === true && options.tlsVerify === undefined;
+  // Checked before any request: a key podman would refuse must not cost a verification.
+  if (!options.noStore) namedAuthFileKey(server, options);
   let refreshToken: string | undefined;
   const authorizer = new Authorizer({
     credentials: new StaticKeychain({ username: credentials.username, password: credentials.password }),
@@ -86,7 +114,7 @@ export async function login(server: string | undefined, credentials: LoginCreden
       refreshToken = token;
     },
   });
-  const transport = new Transport({ ...options, layers: [authorizer.layer()] });
+  const transport = new Transport({ ...transportOptions, ...(insecure ? { tlsVerify: false } : {}), layers: [authorizer.layer()] });
   try {
     const ping = await negotiate(transport, registry, 'login');
     const url = new URL(ping.url);
@@ -120,11 +148,17 @@ export async function login(server: string | undefined, credentials: LoginCreden
 
 /** What {@link logout} removed, and the host to name in the message. */
 export interface LogoutResult extends EraseResult {
-  /** The host named in Docker's message: `Removing login credentials for <host>`. */
+  /**
+   * What is named in Docker's message `Removing login credentials for <registry>`: the host
+   * (Docker's login key), or the repository key (`host/team`) logged out of a named auth file.
+   */
   readonly registry: string;
 }
 
-/** Erases stored credentials for `server` under every key form Docker (or podman, in an auth file) may have used. */
+/**
+ * Erases stored credentials for `server` under every key form Docker (or podman, in an auth
+ * file) may have used; from a named auth file, `host/namespace[/repo]` erases that key alone.
+ */
 export async function logout(
   server: string | undefined,
   options: {
@@ -142,6 +176,7 @@ export async function logout(
     ...(options.authFile ? { authFile: options.authFile } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
+  const repositoryKey = namedAuthFileKey(server, options);
   const result = await keychain.erase(server);
-  return { ...result, registry: loginKey(server) };
+  return { ...result, registry: repositoryKey?.includes('/') ? repositoryKey : loginKey(server) };
 }

@@ -4,7 +4,11 @@
  * `--dest-authfile`), the precedence `--authfile` > `REGISTRY_AUTH_FILE` >
  * `$XDG_RUNTIME_DIR/containers/auth.json` > Docker's config.json (each asserted by which
  * credentials reach the server: only one file holds the right password), podman's file format
- * from `login --authfile`, `logout --authfile`, and bad files named in the error.
+ * from `login --authfile`, `logout --authfile`, and bad files named in the error. Per-repository
+ * keys (`host/team-a` beside `host`, containers-auth.json(5)) on a registry with two users: a
+ * pull of team-a/x goes as the `host/team-a` user, of team-b/y as the `host` user (each proved
+ * by giving the other key a wrong password); `login`/`logout --authfile host/team-a` write and
+ * remove that key alone.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,7 +125,7 @@ describe('--authfile (containers-auth.json)', () => {
     unauthorized(await tags(['--authfile', authJson(PASSWORD, 'other.example')], { DOCKER_CONFIG: dockerConfig(PASSWORD) }));
   });
 
-  test('legacy and Docker-style keys match by host; repository keys do not (host-level lookup)', async () => {
+  test('legacy and Docker-style keys match by host; a repository key matches its own repositories only', async () => {
     const folder = join(dir, `k${++n}`);
     mkdirSync(folder);
     const legacy = join(folder, 'legacy.json');
@@ -129,7 +133,15 @@ describe('--authfile (containers-auth.json)', () => {
     ok(await gantry(['tags', `${reg}/team/app`, '--authfile', legacy, ...hermetic()]));
     const repoKey = join(folder, 'repo.json');
     writeFileSync(repoKey, JSON.stringify({ auths: { [`${reg}/team/app`]: { auth: auth(PASSWORD) } } }));
-    unauthorized(await gantry(['tags', `${reg}/team/app`, '--authfile', repoKey, ...hermetic()]));
+    ok(await gantry(['tags', `${reg}/team/app`, '--authfile', repoKey, ...hermetic()]));
+    const namespaceKey = join(folder, 'namespace.json');
+    writeFileSync(namespaceKey, JSON.stringify({ auths: { [`${reg}/team`]: { auth: auth(PASSWORD) } } }));
+    ok(await gantry(['tags', `${reg}/team/app`, '--authfile', namespaceKey, ...hermetic()]));
+    // `host/tea` is no key for `host/team/app`, and a repository key is no host key (the catalog).
+    const partial = join(folder, 'partial.json');
+    writeFileSync(partial, JSON.stringify({ auths: { [`${reg}/tea`]: { auth: auth(PASSWORD) } } }));
+    unauthorized(await gantry(['tags', `${reg}/team/app`, '--authfile', partial, ...hermetic()]));
+    unauthorized(await gantry(['catalog', reg, '--authfile', repoKey, ...hermetic()]));
   });
 
   test('a missing or malformed auth file is an error naming the file', async () => {
@@ -205,5 +217,87 @@ describe('login --authfile / logout --authfile', () => {
     const ours = join(dir, `ours${++n}`, 'auth.json');
     ok(await gantry(['login', reg, '-u', USER, '--password-stdin', '--authfile', ours, ...hermetic()], {}, PASSWORD));
     assert.equal(readFileSync(ours, 'utf8'), readFileSync(file, 'utf8'));
+  });
+});
+
+describe('per-repository keys: two users, one registry', () => {
+  const A = ['user-a', 'password-a'] as const;
+  const B = ['user-b', 'password-b'] as const;
+  let two: TestRegistry;
+  let host: string;
+  /** A fresh auth.json with the given entries (`key` → [user, password]). */
+  const file = (entries: Record<string, readonly [string, string]>): string => {
+    const folder = join(dir, `two${++n}`);
+    mkdirSync(folder, { recursive: true });
+    const path = join(folder, 'auth.json');
+    writeFileSync(path, JSON.stringify({ auths: Object.fromEntries(Object.entries(entries).map(([k, [u, p]]) => [k, { auth: Buffer.from(`${u}:${p}`).toString('base64') }])) }), { mode: 0o600 });
+    return path;
+  };
+  const pull = (ref: string, authFile: string): Promise<CliRun> => gantry(['pull', '--quiet', ref, join(dir, `pulled${++n}`), '--authfile', authFile, ...hermetic()]);
+
+  before(async () => {
+    two = await startTestRegistry({ users: { [A[0]]: A[1], [B[0]]: B[1] } });
+    host = two.host;
+    const push = file({ [host]: A });
+    ok(await gantry(['copy', '--quiet', `oci:${layout}:v1`, `${host}/team-a/x:v1`, '--dest-authfile', push, ...hermetic()]));
+    ok(await gantry(['copy', '--quiet', `oci:${layout}:v1`, `${host}/team-b/y:v1`, '--dest-authfile', push, ...hermetic()]));
+  });
+  after(() => two.close());
+
+  test('pull team-a/x goes as the host/team-a user, team-b/y as the host user', async () => {
+    const both = file({ [`${host}/team-a`]: A, [host]: B });
+    ok(await pull(`${host}/team-a/x:v1`, both));
+    ok(await pull(`${host}/team-b/y:v1`, both));
+    // The host key's password is wrong: team-a still pulls (its own key), team-b cannot.
+    const hostWrong = file({ [`${host}/team-a`]: A, [host]: [B[0], 'wrong'] });
+    ok(await pull(`${host}/team-a/x:v1`, hostWrong));
+    unauthorized(await pull(`${host}/team-b/y:v1`, hostWrong));
+    // The team-a key's password is wrong: team-a is refused although the host key is right.
+    const repoWrong = file({ [`${host}/team-a`]: [A[0], 'wrong'], [host]: B });
+    unauthorized(await pull(`${host}/team-a/x:v1`, repoWrong));
+    ok(await pull(`${host}/team-b/y:v1`, repoWrong));
+  });
+
+  test('the most specific key wins: host/team-a/x over host/team-a', async () => {
+    const f = file({ [`${host}/team-a/x`]: B, [`${host}/team-a`]: [A[0], 'wrong'] });
+    ok(await pull(`${host}/team-a/x:v1`, f));
+  });
+
+  test('login --authfile F host/team-a writes that key beside the host key; logout host/team-a removes it alone', async () => {
+    const f = file({ [host]: B });
+    const login = await gantry(['login', `${host}/team-a`, '-u', A[0], '--password-stdin', '--authfile', f, ...hermetic()], {}, A[1]);
+    ok(login);
+    const auths = (): Record<string, { auth: string }> => JSON.parse(readFileSync(f, 'utf8')).auths;
+    assert.deepEqual(Object.keys(auths()), [host, `${host}/team-a`]);
+    assert.equal(auths()[`${host}/team-a`]?.auth, Buffer.from(`${A[0]}:${A[1]}`).toString('base64'));
+    ok(await pull(`${host}/team-a/x:v1`, f));
+    const logout = await gantry(['logout', `${host}/team-a`, '--authfile', f]);
+    ok(logout);
+    assert.equal(logout.stdout, `Removing login credentials for ${host}/team-a\n`);
+    assert.deepEqual(Object.keys(auths()), [host]);
+    assert.equal((await gantry(['logout', `${host}/team-a`, '--authfile', f])).stdout, `Not logged in to ${host}/team-a\n`);
+    // A tag is no key: refused before any request, the file untouched.
+    const bad = await gantry(['login', `${host}/team-a:v1`, '-u', A[0], '--password-stdin', '--authfile', f, ...hermetic()], {}, A[1]);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /invalid credentials key .*must not have a tag or digest/);
+    assert.deepEqual(Object.keys(auths()), [host]);
+  });
+
+  test('podman login --authfile F host/team-a writes the key and bytes gantry writes', async (t) => {
+    if (!requirePeer(t, 'podman')) return;
+    const theirs = join(dir, `podman-two${++n}`, 'auth.json');
+    mkdirSync(join(theirs, '..'));
+    const out = await runPeer('podman', ['login', '--tls-verify=false', '--authfile', theirs, '-u', A[0], '-p', A[1], `${host}/team-a`], { timeoutMs: 60_000 });
+    assert.equal(out.code, 0, out.stderr);
+    ok(await pull(`${host}/team-a/x:v1`, theirs));
+    const ours = join(dir, `ours-two${++n}`, 'auth.json');
+    ok(await gantry(['login', `${host}/team-a`, '-u', A[0], '--password-stdin', '--authfile', ours, ...hermetic()], {}, A[1]));
+    assert.equal(readFileSync(ours, 'utf8'), readFileSync(theirs, 'utf8'));
+  });
+
+  test("with Docker's config.json a path in the server is dropped, as Docker does", async () => {
+    const configDir = join(dir, `docker-two${++n}`);
+    ok(await gantry(['login', `${host}/team-a`, '-u', A[0], '--password-stdin', ...hermetic()], { DOCKER_CONFIG: configDir }, A[1]));
+    assert.deepEqual(Object.keys(JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')).auths), [host]);
   });
 });

@@ -8,7 +8,7 @@
  *   127.0.0.2);
  * - `location` rewriting without mirrors;
  * - a blocked registry is refused by both, and gantry opens no connection to it, for copy,
- *   push, tags and inspect;
+ *   push, tags, inspect, digest and login;
  * - a mirror receives none of the credentials given for the image (`--src-creds`).
  */
 import { after, before, describe, test } from 'node:test';
@@ -180,6 +180,7 @@ describe('registries.conf: blocked', () => {
       ['tags', ['tags', `127.0.0.3:${blockedPort}/team/app`]],
       ['inspect', ['inspect', name]],
       ['digest', ['digest', name]],
+      ['login', ['login', '-u', 'someone', '--password', 'not-sent', `127.0.0.3:${blockedPort}`]],
     ];
     for (const [what, args] of runs) {
       const r = await gantry([...args.slice(0, 1), '--registries-conf', confFile, ...args.slice(1)]);

@@ -9,8 +9,7 @@ import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
 import { login, loginRegistryHost, logout, LOGIN_SUCCEEDED, type LoginResult } from '../../login/login.js';
 import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
-import { loginKey } from '../../auth/hostname.js';
-import { addRegistryFlags, dockerConfigDir, transportOptions, type RegistryFlags } from '../options.js';
+import { addRegistryFlags, dockerConfigDir, registriesConf, transportOptions, type RegistryFlags } from '../options.js';
 import { addOutputFlags, chatter, printJson, type OutputFlags } from './output.js';
 import { sharedSide, withFlagHints } from './hints.js';
 
@@ -97,12 +96,12 @@ async function runLogin(server: string | undefined, flags: LoginFlags): Promise<
   }
   const configDir = dockerConfigDir(flags);
   const authFile = flags.authfile;
-  const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) };
+  const conf = await registriesConf(flags);
+  const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}), ...(conf.registries.length > 0 ? { registriesConf: conf } : {}) };
   if (username === undefined && password === undefined) {
     // Docker first tries what is stored.
     const keychain = await Keychain.load({ ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}) });
-    const host = loginKey(server) === 'https://index.docker.io/v1/' ? 'docker.io' : loginKey(server);
-    const stored = await keychain.resolve(host);
+    const stored = await keychain.storedFor(server);
     if (stored?.username && stored.password) {
       chatter(flags, `Authenticating with existing credentials... [Username: ${stored.username}]\n`);
       try {
