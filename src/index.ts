@@ -74,6 +74,8 @@ export type { ImageLocation, CopyImagesOptions } from './image/transports.js';
 export type { CopyOptions, CopyEvent, CopyResult, ImageStartEvent, ImageEndEvent, ManifestEvent, BlobEvent, BlobProgressEvent } from './image/copy.js';
 export { inspect } from './image/inspect.js';
 export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
+export { referrerTree } from './image/referrers.js';
+export type { ReferrerTree, ReferrerNode, ReferrerTreeManifest, ReferrerTreeOptions } from './image/referrers.js';
 
 // Docker Hub (v1) search.
 export { search } from './search/search.js';

@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { searchCommand } from './commands/search.js';
 import { imageCommands } from './commands/images.js';
 import { registryCommands } from './commands/registry.js';
+import { referrersCommand } from './commands/referrers.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     });
   imageCommands(program);
   registryCommands(program);
+  referrersCommand(program);
   searchCommand(program);
   loginCommands(program);
   pingCommand(program);

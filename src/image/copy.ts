@@ -11,6 +11,9 @@
  *   4. blobs move `jobs` at a time (one at a time into a sequential destination such as a
  *      tar): skipped when present, mounted when the destination can, streamed otherwise;
  *   5. manifests are written children first, then the top one; `commit` makes it visible.
+ * With `referrers`, the referrers graph of every manifest copied (signatures, SBOMs, cosign's
+ * tags; referrers.ts) is read in step 1 as well, its blobs join step 4, and its manifests are
+ * written after the top one (a subject before what refers to it), before `commit`.
  * Nothing is held whole in memory: a blob flows from the source stream into the
  * destination, which verifies size and digest on the client before it becomes visible (the
  * contract in types.ts): every byte copied is hashed once, a source that serves wrong bytes
@@ -30,7 +33,8 @@ import type { Digest } from '../ref/digest.js';
 import { checkOptions, type OptionCheck } from '../options.js';
 import { imageToOci, indexToOci, isDockerFormat } from './convert.js';
 import { isValidRefName } from './layout-index.js';
-import type { ImageDestination, ImageSource, RawManifest } from './types.js';
+import { planReferrers, writeReferrers, type ReferrerCopy } from './referrers.js';
+import { isReferrerDestination, type ImageDestination, type ImageSource, type RawManifest } from './types.js';
 
 /**
  * Blobs copied at once. Set from the benchmark (bench/results): loopback registries and
@@ -98,6 +102,12 @@ export interface ManifestEvent {
   mediaType: string;
   /** The platform of an index's child manifest. */
   platform?: string;
+  /** For a referrer (`referrers`): the digest of the manifest it refers to. */
+  subject?: string;
+  /** For a referrer attached by cosign's tag: that tag (`sha256-<hex>.sig`). */
+  tag?: string;
+  /** For a referrer: its `artifactType`, when known. */
+  artifactType?: string;
 }
 
 /** A blob was there already (`exists`), was mounted from another repository (`mounted`) or is copied (`done`). */
@@ -154,6 +164,17 @@ export interface CopyOptions {
    * Registries keep every format as it is, with or without it. Default false.
    */
   readonly preserveDigests?: boolean;
+  /**
+   * Also copy the referrers of every manifest copied, recursively (a signature of an SBOM of
+   * a platform image): the manifests whose `subject` is one of them (the referrers API, else the
+   * `sha256-<hex>` tag index; in an OCI layout, its `index.json` entries) and cosign's
+   * `sha256-<hex>.sig`, `.att`, `.sbom` tags, which keep their tag. With `platform`, the
+   * referrers of the chosen platform's image only (as regctl). A docker archive cannot hold
+   * referrers: such a destination fails with USAGE before any manifest is read. A copy that would
+   * convert a manifest that has referrers to OCI's format (new digest) fails the same way:
+   * add `preserveDigests`. See docs/referrers.md. Default false.
+   */
+  readonly referrers?: boolean;
 }
 
 /** What a copy did. */
@@ -167,7 +188,7 @@ export interface CopyResult {
    * way (then `digest` is the converted one's); undefined when the bytes were kept.
    */
   readonly convertedFrom?: string;
-  /** True when the destination already had the image and nothing moved. */
+  /** True when the destination already had the image and nothing of it moved (with `referrers`, its referrers were still copied). */
   readonly upToDate: boolean;
   /** Manifests written (an index and its children count one each). */
   readonly manifests: number;
@@ -184,6 +205,12 @@ export interface CopyResult {
   };
   /** Bytes streamed (mounted and existing blobs not counted). */
   readonly bytes: number;
+  /**
+   * With `referrers`: the referrer manifests written (cosign's tagged ones included; their
+   * blobs are counted in `blobs` and `bytes`), also when the image itself was up to date.
+   * Undefined without `referrers`.
+   */
+  readonly referrers?: number;
 }
 
 const PLATFORM_PARTS = ['os', 'architecture', 'variant', 'osVersion'] as const;
@@ -219,7 +246,8 @@ export function checkCopyOptions(where: string, options: CopyOptions | undefined
     .check('tag', (v) => isValidRefName(v as string), 'a tag without whitespace')
     .signal('signal')
     .func('onProgress')
-    .boolean('preserveDigests');
+    .boolean('preserveDigests')
+    .boolean('referrers');
 }
 
 interface Plan {
@@ -375,9 +403,44 @@ async function streamBlob(source: ImageSource, destination: ImageDestination, de
   }
 }
 
+/** The manifests whose referrers are copied: the top one and, for an index, its children (the source's digests). */
+function referrerRoots(p: Plan): Digest[] {
+  return [p.top.digest, ...p.children.map((c) => c.raw.digest)];
+}
+
+/**
+ * Refuses referrers whose subject the copy converts to OCI's format: the converted manifest has
+ * a new digest, which they do not name (a signature would no longer sign what is there).
+ */
+function checkNotConverted(read: Plan, converted: Plan, attached: readonly ReferrerCopy[], destination: ImageDestination): void {
+  if (read === converted) return;
+  const changed = new Set<string>();
+  if (!read.top.digest.equals(converted.top.digest)) changed.add(read.top.digest.toString());
+  read.children.forEach((c, i) => {
+    if (!c.raw.digest.equals(converted.children[i]?.raw.digest ?? c.raw.digest)) changed.add(c.raw.digest.toString());
+  });
+  const hit = attached.find((r) => r.link.depth === 1 && changed.has(r.link.subject.toString()));
+  if (hit) {
+    throw new GantryError(
+      ErrorCode.USAGE,
+      `${destination.name}: --referrers: manifest ${hit.link.subject.toString()} has referrers (${hit.link.raw.digest.toString()}), and copying it here converts it to OCI's format, with a new digest they do not name: add --preserve-digests to keep the manifests as they are`,
+    );
+  }
+}
+
+/** The distinct blobs of `lists`, in first-seen order. */
+function distinctBlobs(...lists: readonly (readonly Descriptor[])[]): Descriptor[] {
+  const out = new Map<string, Descriptor>();
+  for (const list of lists) for (const d of list) if (!out.has(d.digest.toString())) out.set(d.digest.toString(), d);
+  return [...out.values()];
+}
+
 /** Copies the image `source` names to `destination`. Bad options are INVALID_OPTION, before any work. */
 export async function copyImage(source: ImageSource, destination: ImageDestination, options: CopyOptions = {}): Promise<CopyResult> {
   checkCopyOptions('copyImage', options);
+  if (options.referrers && !isReferrerDestination(destination)) {
+    throw new GantryError(ErrorCode.USAGE, `${destination.name}: --referrers: this destination cannot hold referrers (a docker archive keeps no manifests): drop --referrers, or copy to a registry, oci: or oci-archive:`);
+  }
   const emit = options.onProgress ?? (() => undefined);
   const jobs = destination.parallelBlobs ? (options.jobs ?? DEFAULT_COPY_JOBS) : 1;
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
@@ -387,19 +450,27 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     throw new GantryError(ErrorCode.USAGE, `${destination.name}: this destination cannot keep the manifest's bytes (a docker archive stores no manifest): drop --preserve-digests, or copy to a registry, oci: or oci-archive:`);
   }
   const p: Plan & { convertedFrom?: string } = format === 'oci' && !options.preserveDigests ? toOci(read, source.name) : read;
+  // The referrers of what is copied: with --platform, the chosen image's only (regctl's rule).
+  const attached = options.referrers ? await planReferrers(source, referrerRoots(read), options.signal ? { signal: options.signal } : {}) : [];
+  checkNotConverted(read, p, attached, destination);
+  const referrerBlobs = distinctBlobs(...attached.map((r) => r.blobs));
   const converted = p.convertedFrom ? { convertedFrom: p.convertedFrom } : {};
   const digest = p.top.digest.toString();
   emit({ kind: 'image', phase: 'start', source: source.name, destination: destination.name, digest, mediaType: p.top.mediaType, platforms: p.children.flatMap((c) => (c.platform ? [c.platform] : [])) });
   const put = { ...(options.tag ? { tag: options.tag } : {}) };
   try {
-    if (destination.hasManifest && (await destination.hasManifest(p.top.digest, options.tag))) {
+    const upToDate = destination.hasManifest !== undefined && (await destination.hasManifest(p.top.digest, options.tag));
+    if (upToDate && !options.referrers) {
       await destination.putManifest(p.top, { ...put, isTop: true });
       await destination.commit();
       emit({ kind: 'image', phase: 'exists', digest, mediaType: p.top.mediaType });
       return { digest, mediaType: p.top.mediaType, ...converted, upToDate: true, manifests: 0, blobs: { total: p.blobs.length, copied: 0, existed: p.blobs.length, mounted: 0 }, bytes: 0 };
     }
+    // An image up to date has its blobs: only its referrers' are looked at.
+    const imageBlobs = new Set(p.blobs.map((d) => d.digest.toString()));
+    const pending = upToDate ? referrerBlobs.filter((d) => !imageBlobs.has(d.digest.toString())) : distinctBlobs(p.blobs, referrerBlobs);
     let copied = 0;
-    let existed = 0;
+    let existed = upToDate ? p.blobs.length : 0;
     let mounted = 0;
     let bytes = 0;
     // The first blob that fails stops the others in flight: the copy reports at once instead of
@@ -410,7 +481,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     // removes it at the end): more than Node's warning threshold of 10 with `jobs` above 5.
     setMaxListeners(0, stopBlobs.signal, blobSignal);
     const blobOptions = { ...options, signal: blobSignal };
-    await pool(p.blobs, jobs, async (desc) => {
+    await pool(pending, jobs, async (desc) => {
       options.signal?.throwIfAborted();
       const base = { digest: desc.digest.toString(), size: desc.size, mediaType: desc.mediaType };
       if (await destination.hasBlob(desc)) {
@@ -428,16 +499,40 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
       bytes += desc.size;
       emit({ kind: 'blob', phase: 'done', ...base });
     }, () => stopBlobs.abort(new GantryError(ErrorCode.ABORTED, 'another blob of the copy failed')));
-    for (const child of p.children) {
-      options.signal?.throwIfAborted();
-      await destination.putManifest(child.raw, { isTop: false });
-      emit({ kind: 'manifest', phase: 'written', digest: child.raw.digest.toString(), mediaType: child.raw.mediaType, ...(child.platform ? { platform: child.platform } : {}) });
+    if (!upToDate) {
+      for (const child of p.children) {
+        options.signal?.throwIfAborted();
+        await destination.putManifest(child.raw, { isTop: false });
+        emit({ kind: 'manifest', phase: 'written', digest: child.raw.digest.toString(), mediaType: child.raw.mediaType, ...(child.platform ? { platform: child.platform } : {}) });
+      }
     }
     await destination.putManifest(p.top, { ...put, isTop: true });
-    emit({ kind: 'manifest', phase: 'written', digest, mediaType: p.top.mediaType });
+    if (!upToDate) emit({ kind: 'manifest', phase: 'written', digest, mediaType: p.top.mediaType });
+    // After the image: a referrer is written once its subject is at the destination.
+    const referrers = options.referrers && isReferrerDestination(destination)
+      ? await writeReferrers(destination, attached, ({ link }) => emit({
+          kind: 'manifest',
+          phase: 'written',
+          digest: link.raw.digest.toString(),
+          mediaType: link.raw.mediaType,
+          subject: link.subject.toString(),
+          ...(link.tag !== undefined ? { tag: link.tag } : {}),
+          ...(link.descriptor.artifactType !== undefined ? { artifactType: link.descriptor.artifactType } : {}),
+        }), options.signal ? { signal: options.signal } : {})
+      : undefined;
     await destination.commit();
-    emit({ kind: 'image', phase: 'done', digest, mediaType: p.top.mediaType });
-    return { digest, mediaType: p.top.mediaType, ...converted, upToDate: false, manifests: p.children.length + 1, blobs: { total: p.blobs.length, copied, existed, mounted }, bytes };
+    emit({ kind: 'image', phase: upToDate ? 'exists' : 'done', digest, mediaType: p.top.mediaType });
+    const total = (upToDate ? p.blobs.length : 0) + pending.length;
+    return {
+      digest,
+      mediaType: p.top.mediaType,
+      ...converted,
+      upToDate,
+      manifests: upToDate ? 0 : p.children.length + 1,
+      blobs: { total, copied, existed, mounted },
+      bytes,
+      ...(referrers !== undefined ? { referrers } : {}),
+    };
   } catch (err) {
     await destination.abort().catch(() => undefined);
     throw err;

@@ -3,7 +3,8 @@
  * own `oci-archive:` reader accept. The tar holds `oci-layout`, then `blobs/<alg>/<hex>` as
  * they arrive (stored as sent: an OCI layout keeps a blob's bytes, so no digest changes),
  * then `index.json` naming the one top-level manifest, with TAG as its
- * `org.opencontainers.image.ref.name`.
+ * `org.opencontainers.image.ref.name` (and, after `copy --referrers`, its referrers untagged
+ * and cosign's tags, as `oci:` names them: docs/referrers.md).
  *
  * A blob's size is in its descriptor, so its tar header can be written before its bytes and
  * the bytes streamed straight in, verified on the way (`hashing/verify.ts`): nothing is
@@ -34,8 +35,9 @@ import { verifyingStream } from '../hashing/verify.js';
 import { renameDurably } from '../fs/atomic-file.js';
 import { batchedFileAppender, writerClosed } from '../fs/batched-file.js';
 import { VerifiedBlobs, assertComplete, type CommitContents } from './commit-check.js';
-import { INDEX_JSON, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, blobPath, isValidRefName, updatedIndexJson } from './layout-index.js';
-import type { BlobOptions, ImageDestination, PutManifestOptions, RawManifest } from './types.js';
+import { INDEX_JSON, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, blobPath, isValidRefName, referrerEntry, updatedIndexJson } from './layout-index.js';
+import type { LayoutEntry } from './layout-index.js';
+import type { BlobOptions, PutManifestOptions, RawManifest, ReferrerDestination } from './types.js';
 import { ArchiveTemp } from './archive-temp.js';
 
 /** Options for writing an `oci-archive:` tarball. */
@@ -62,8 +64,8 @@ function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
   });
 }
 
-/** Writes one image (or index) into a new OCI-layout tarball; blobs are written one at a time. */
-export class OciArchiveDestination implements ImageDestination {
+/** Writes one image (or index), and its referrers, into a new OCI-layout tarball; blobs are written one at a time. */
+export class OciArchiveDestination implements ReferrerDestination {
   readonly name: string;
   readonly parallelBlobs = false;
   /** OCI tools read only OCI manifests here: Docker-format images are converted unless digests are preserved. */
@@ -78,6 +80,8 @@ export class OciArchiveDestination implements ImageDestination {
   private readonly verified = new VerifiedBlobs();
   private readonly manifests = new Map<string, RawManifest>();
   private top: { desc: Descriptor; tag: string | undefined } | undefined;
+  /** Referrers (untagged) and cosign's tagged manifests, named in `index.json` after the top one. */
+  private readonly attached: LayoutEntry[] = [];
   /** The blob stream being read, destroyed by `abort()` so that it cannot hang. */
   private reading: Readable | undefined;
 
@@ -204,18 +208,44 @@ export class OciArchiveDestination implements ImageDestination {
   /** Stores the manifest as a blob; the top-level one is what `commit()` names in `index.json`. */
   putManifest(m: RawManifest, options: PutManifestOptions): Promise<void> {
     return this.tmp.serial(async () => {
-      this.tmp.checkOpen(this.name);
-      parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
-      const desc = manifestDescriptor(m);
-      if (!this.verified.has(desc)) {
-        await this.archive();
-        const path = blobPath(desc.digest);
-        await this.folder(path);
-        await this.append(path, m.bytes.length, Readable.from([m.bytes]));
-        this.verified.add(desc);
-      }
-      this.manifests.set(m.digest.toString(), m);
+      const desc = await this.storeManifest(m);
       if (options.isTop) this.top = { desc, tag: options.tag ?? this.options.tag };
+    });
+  }
+
+  /** Appends a manifest blob (once); inside `serial`. */
+  private async storeManifest(m: RawManifest): Promise<Descriptor> {
+    this.tmp.checkOpen(this.name);
+    parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
+    const desc = manifestDescriptor(m);
+    if (!this.verified.has(desc)) {
+      await this.archive();
+      const path = blobPath(desc.digest);
+      await this.folder(path);
+      await this.append(path, m.bytes.length, Readable.from([m.bytes]));
+      this.verified.add(desc);
+    }
+    this.manifests.set(m.digest.toString(), m);
+    return desc;
+  }
+
+  /** Stores a referrer's manifest, named in `index.json` untagged with its `artifactType` (as `oci:` does; docs/referrers.md). */
+  putReferrer(m: RawManifest): Promise<void> {
+    return this.tmp.serial(async () => {
+      const manifest = parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
+      if (manifest.kind === 'schema1' || manifest.subject === undefined) {
+        throw new GantryError(ErrorCode.USAGE, `${this.name}: manifest ${m.digest.toString()} has no subject: it cannot be stored as a referrer`);
+      }
+      await this.storeManifest(m);
+      this.attached.push({ desc: referrerEntry(manifest) });
+    });
+  }
+
+  /** Stores a manifest named in `index.json` by the ref name `tag` (cosign's `sha256-<hex>.sig`). */
+  putTaggedManifest(m: RawManifest, tag: string): Promise<void> {
+    return this.tmp.serial(async () => {
+      if (!isValidRefName(tag)) throw new GantryError(ErrorCode.USAGE, `${this.name}: invalid tag ${JSON.stringify(tag)}`);
+      this.attached.push({ desc: await this.storeManifest(m), tag });
     });
   }
 
@@ -244,8 +274,9 @@ export class OciArchiveDestination implements ImageDestination {
       if (!this.top) throw new GantryError(ErrorCode.USAGE, `${this.name}: nothing to commit: no top-level manifest was put`);
       try {
         await assertComplete(this.top.desc, this.contents());
+        for (const entry of this.attached) await assertComplete(entry.desc, this.contents());
         const handle = await this.archive();
-        const index = Buffer.from(updatedIndexJson(undefined, this.top.desc, this.top.tag));
+        const index = Buffer.from(updatedIndexJson(undefined, this.top.desc, this.top.tag, this.attached));
         await this.append(INDEX_JSON, index.length, Readable.from([index]));
         await handle.write(END_OF_ARCHIVE, 0, END_OF_ARCHIVE.length, this.position);
         await handle.sync();

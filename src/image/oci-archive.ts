@@ -17,10 +17,10 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { IndexManifest } from '../oci/manifest.js';
 import type { Digest } from '../ref/digest.js';
 import { checkOptions } from '../options.js';
-import { OCI_LAYOUT_FILE, blobPath, readLayoutIndex, readLayoutManifest, selectLayoutImage } from './layout-index.js';
+import { LayoutReferrers, OCI_LAYOUT_FILE, blobPath, readLayoutIndex, readLayoutManifest, selectLayoutSubject } from './layout-index.js';
 import type { LayoutFiles } from './layout-index.js';
 import { TarIndex } from './tar-index.js';
-import type { BlobOptions, ImageSource, RawManifest } from './types.js';
+import type { BlobOptions, RawManifest, ReferrerQuery, ReferrerSource } from './types.js';
 
 export { OciArchiveDestination } from './oci-archive-writer.js';
 export type { OciArchiveDestinationOptions } from './oci-archive-writer.js';
@@ -30,18 +30,27 @@ const DOCKER_ARCHIVE_MANIFEST = 'manifest.json';
 
 /** An OCI layout read from the entries of an indexed tarball, with its selected top-level descriptor. */
 export class TarLayout {
+  /** The referrers and attachment tags the layout holds, found on the first question. */
+  readonly attached: LayoutReferrers;
+
   private constructor(
     private readonly files: LayoutFiles,
+    index: IndexManifest,
     /** The descriptor `index.json` has for the selected image. */
     readonly top: Descriptor,
     private readonly name: string,
-  ) {}
+  ) {
+    this.attached = new LayoutReferrers(files, async () => index, name);
+  }
 
-  /** Reads `index.json` of the tarball `tar` and selects the image with `select`. */
-  static async open(tar: TarIndex, name: string, select: (index: IndexManifest) => Descriptor): Promise<TarLayout> {
+  /**
+   * Reads `index.json` of the tarball `tar` and selects the image with `select` (given the
+   * layout's files too, to read the manifests it chooses between).
+   */
+  static async open(tar: TarIndex, name: string, select: (index: IndexManifest, files: LayoutFiles) => Descriptor | Promise<Descriptor>): Promise<TarLayout> {
     const files = tar.asLayoutFiles(name);
     const index = await readLayoutIndex(files, name);
-    return new TarLayout(files, select(index), name);
+    return new TarLayout(files, index, await select(index, files), name);
   }
 
   /** The selected top-level manifest, or the manifest blob `digest` (a child of an index). */
@@ -67,8 +76,8 @@ export interface OciArchiveSourceOptions {
   tag?: string;
 }
 
-/** Reads one image (or index) of an OCI-layout tarball. Blobs may be read in parallel. */
-export class OciArchiveSource implements ImageSource {
+/** Reads one image (or index) of an OCI-layout tarball, and the referrers it holds. Blobs may be read in parallel. */
+export class OciArchiveSource implements ReferrerSource {
   readonly name: string;
   private opened: Promise<TarLayout> | undefined;
 
@@ -87,7 +96,7 @@ export class OciArchiveSource implements ImageSource {
         throw new GantryError(ErrorCode.USAGE, `${this.name}: this is a \`docker save\` archive (${DOCKER_ARCHIVE_MANIFEST}, no index.json); read it as docker-archive:${this.file}`);
       }
       const selector = this.options.tag !== undefined ? { tag: this.options.tag } : {};
-      return TarLayout.open(tar, this.name, (index) => selectLayoutImage(index, selector, this.name));
+      return TarLayout.open(tar, this.name, (index, files) => selectLayoutSubject(files, index, selector, this.name));
     });
     return this.opened;
   }
@@ -99,6 +108,17 @@ export class OciArchiveSource implements ImageSource {
   async getBlob(desc: Descriptor, options: BlobOptions = {}): Promise<Readable> {
     options.signal?.throwIfAborted();
     return (await this.open()).blob(desc, options.signal);
+  }
+
+  /** The manifests of the archive's layout whose `subject` is `digest` (as `oci:` finds them). */
+  async referrers(digest: Digest, query: ReferrerQuery = {}): Promise<Descriptor[]> {
+    query.signal?.throwIfAborted();
+    return (await this.open()).attached.referrers(digest, query.artifactType);
+  }
+
+  /** The manifest `index.json` names by the ref name `tag`; undefined when none has it. */
+  async taggedManifest(tag: string): Promise<RawManifest | undefined> {
+    return (await this.open()).attached.tagged(tag);
   }
 
   async close(): Promise<void> {}

@@ -9,6 +9,10 @@
  * `.tmp-*` names and the next writer removes the stale ones (the rule is in
  * `fs/stale-temp.ts`). `commit()` names the image only once every blob its
  * manifests reach is in the layout (`commit-check.ts`).
+ *
+ * Referrers (`copy --referrers`) are kept as the image-spec leaves them to a layout: their
+ * manifests are blobs, listed in `index.json` without a ref name, and found by their
+ * `subject` (docs/referrers.md); cosign's `sha256-<hex>.sig` tags are ref names.
  */
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,17 +26,21 @@ import { checkOptions } from '../options.js';
 import { assertComplete, missingBlobs, type CommitContents } from './commit-check.js';
 import {
   INDEX_JSON,
+  LayoutReferrers,
   OCI_LAYOUT_CONTENT,
   OCI_LAYOUT_FILE,
   blobPath,
   isValidRefName,
   readLayoutIndex,
   readLayoutManifest,
-  selectLayoutImage,
+  referrerEntry,
+  selectLayoutSubject,
   updatedIndexJson,
 } from './layout-index.js';
-import type { LayoutFiles, LayoutSelector } from './layout-index.js';
-import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
+import type { LayoutEntry, LayoutFiles, LayoutSelector } from './layout-index.js';
+import type { BlobOptions, PutManifestOptions, RawManifest, ReferrerDestination, ReferrerQuery, ReferrerSource } from './types.js';
+import { parseManifest } from '../oci/manifest.js';
+import type { IndexManifest } from '../oci/manifest.js';
 import { verifyingStream } from '../hashing/verify.js';
 import { batchedFileWriter } from '../fs/batched-file.js';
 import { renameDurably, writeFileViaTemp } from '../fs/atomic-file.js';
@@ -82,11 +90,13 @@ export interface OciLayoutSourceOptions {
   digest?: Digest;
 }
 
-/** Reads one image (or index) of a layout. Blobs may be read in parallel. */
-export class OciLayoutSource implements ImageSource {
+/** Reads one image (or index) of a layout, and the referrers the layout holds. Blobs may be read in parallel. */
+export class OciLayoutSource implements ReferrerSource {
   readonly name: string;
   private readonly files: DirectoryFiles;
   private top: Promise<Descriptor> | undefined;
+  private index: Promise<IndexManifest> | undefined;
+  private readonly attached: LayoutReferrers;
 
   constructor(
     readonly dir: string,
@@ -98,12 +108,30 @@ export class OciLayoutSource implements ImageSource {
     }
     this.name = `oci:${dir}${options.tag !== undefined ? `:${options.tag}` : options.digest ? `@${options.digest.toString()}` : ''}`;
     this.files = new DirectoryFiles(dir);
+    this.attached = new LayoutReferrers(this.files, () => this.layoutIndex(), this.name);
   }
 
-  /** The descriptor `index.json` has for the selected image. */
+  /** `index.json`, read once. */
+  private layoutIndex(): Promise<IndexManifest> {
+    this.index ??= readLayoutIndex(this.files, this.name);
+    return this.index;
+  }
+
+  /** The descriptor `index.json` has for the selected image (without a tag: the one entry that is not a referrer or an attachment tag). */
   topDescriptor(): Promise<Descriptor> {
-    this.top ??= readLayoutIndex(this.files, this.name).then((index) => selectLayoutImage(index, this.options as LayoutSelector, this.name));
+    this.top ??= this.layoutIndex().then((index) => selectLayoutSubject(this.files, index, this.options as LayoutSelector, this.name));
     return this.top;
+  }
+
+  /** The manifests of the layout whose `subject` is `digest` (layout-index.ts `LayoutReferrers`). */
+  referrers(digest: Digest, query: ReferrerQuery = {}): Promise<Descriptor[]> {
+    query.signal?.throwIfAborted();
+    return this.attached.referrers(digest, query.artifactType);
+  }
+
+  /** The manifest `index.json` names by the ref name `tag`; undefined when none has it. */
+  taggedManifest(tag: string): Promise<RawManifest | undefined> {
+    return this.attached.tagged(tag);
   }
 
   async getManifest(digest?: Digest): Promise<RawManifest> {
@@ -130,7 +158,7 @@ export interface OciLayoutDestinationOptions {
 }
 
 /** Writes into a layout directory (created if missing); nothing is named before `commit()`. */
-export class OciLayoutDestination implements ImageDestination {
+export class OciLayoutDestination implements ReferrerDestination {
   readonly name: string;
   readonly parallelBlobs = true;
   /** OCI tools read only OCI manifests here: Docker-format images are converted unless digests are preserved. */
@@ -140,6 +168,8 @@ export class OciLayoutDestination implements ImageDestination {
   private readonly inflight = new Set<Readable>();
   private readonly writes = new Set<Promise<void>>();
   private top: { desc: Descriptor; tag: string | undefined } | undefined;
+  /** Referrers (untagged) and cosign's tagged manifests, named in `index.json` by `commit()` after the top one. */
+  private readonly attached: LayoutEntry[] = [];
   private prepared: Promise<void> | undefined;
   private finished = false;
 
@@ -287,8 +317,28 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   /**
-   * Checks that every blob the top manifest reaches is in the layout, writes `oci-layout` if
-   * missing, then replaces `index.json`: the image becomes visible. A missing blob fails with
+   * Stores a referrer's manifest and names it in `index.json` at `commit()`, untagged, with its
+   * `artifactType`: a layout's readers find referrers by their `subject` (docs/referrers.md).
+   */
+  async putReferrer(m: RawManifest): Promise<void> {
+    const manifest = parseManifest(m.bytes, { mediaType: m.mediaType, expectedDigest: m.digest });
+    if (manifest.kind === 'schema1' || manifest.subject === undefined) {
+      throw new GantryError(ErrorCode.USAGE, `${this.name}: manifest ${m.digest.toString()} has no subject: it cannot be stored as a referrer`);
+    }
+    await this.putManifest(m, { isTop: false });
+    this.attached.push({ desc: referrerEntry(manifest) });
+  }
+
+  /** Stores a manifest and names it in `index.json` by the ref name `tag` at `commit()` (cosign's `sha256-<hex>.sig`). */
+  async putTaggedManifest(m: RawManifest, tag: string): Promise<void> {
+    if (!isValidRefName(tag)) throw new GantryError(ErrorCode.USAGE, `${this.name}: invalid tag ${JSON.stringify(tag)}`);
+    await this.putManifest(m, { isTop: false });
+    this.attached.push({ desc: manifestDescriptor(m), tag });
+  }
+
+  /**
+   * Checks that every blob the top manifest (and each referrer put) reaches is in the layout,
+   * writes `oci-layout` if missing, then replaces `index.json`: the image becomes visible. A missing blob fails with
    * IncompleteImageError (NOT_FOUND) naming it, and the old `index.json` stays.
    */
   async commit(): Promise<void> {
@@ -298,12 +348,13 @@ export class OciLayoutDestination implements ImageDestination {
     // A blob still being written is not there yet: let it finish (or fail) first.
     await Promise.allSettled([...this.writes]);
     await assertComplete(this.top.desc, this.contents());
+    for (const entry of this.attached) await assertComplete(entry.desc, this.contents());
     const layoutFile = await stat(this.path(OCI_LAYOUT_FILE)).catch(() => undefined);
     if (!layoutFile) await this.writeFileDurably(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT);
     const existing = await new DirectoryFiles(this.dir).readFile(INDEX_JSON, 64 * 1024 * 1024);
     let text: string;
     try {
-      text = updatedIndexJson(existing, this.top.desc, this.top.tag);
+      text = updatedIndexJson(existing, this.top.desc, this.top.tag, this.attached);
     } catch (err) {
       throw new GantryError(ErrorCode.INVALID_RESPONSE, `${this.name}: the existing ${INDEX_JSON} is not valid JSON`, { cause: err });
     }

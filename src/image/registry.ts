@@ -9,9 +9,13 @@
  * pushed, so `commit()` and `abort()` have nothing to do. The order the copy engine pushes in
  * (blobs, then children, then the tagged top manifest) is what keeps a half-copied image
  * unreachable by its tag.
+ *
+ * Both also speak referrers (`copy --referrers`): the source lists them through the client
+ * (referrers API, else the `sha256-<hex>` tag index) and reads cosign's tags; the destination
+ * pushes them with the client's `putReferrer`, after the manifest they refer to.
  */
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ImageDestination, ImageSource, PutManifestOptions, RawManifest } from './types.js';
+import type { BlobOptions, PutManifestOptions, RawManifest, ReferrerDestination, ReferrerQuery, ReferrerSource, ImageSource } from './types.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../ref/digest.js';
 import type { Reference, Repository } from '../ref/reference.js';
@@ -19,7 +23,12 @@ import { ErrorCode, GantryError, isGantryError } from '../errors.js';
 import type { RegistryClient, RepositoryClient } from '../client/registry-client.js';
 import type { GetManifestOptions } from '../client/manifests.js';
 
-export class RegistryImageSource implements ImageSource {
+/** Whether a registry error means "no such manifest" (404: MANIFEST_UNKNOWN, NAME_UNKNOWN). */
+function isNotFound(err: unknown): boolean {
+  return (err as { status?: number } | undefined)?.status === 404;
+}
+
+export class RegistryImageSource implements ReferrerSource {
   readonly name: string;
   readonly repository: RepositoryClient;
 
@@ -47,6 +56,26 @@ export class RegistryImageSource implements ImageSource {
     return this.repository.getBlob(desc, { verify: false, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
+  /** The referrers API, else the `sha256-<hex>` tag index (client/referrers.ts). */
+  async referrers(digest: Digest, query: ReferrerQuery = {}): Promise<Descriptor[]> {
+    const listed = await this.repository.referrers(digest, {
+      ...(query.artifactType !== undefined ? { artifactType: query.artifactType } : {}),
+      ...(query.signal ? { signal: query.signal } : {}),
+    });
+    return [...listed.manifests];
+  }
+
+  /** The manifest a tag of this repository names; undefined on 404. */
+  async taggedManifest(tag: string, options: BlobOptions = {}): Promise<RawManifest | undefined> {
+    try {
+      const r = await this.repository.getManifest(tag, { ...this.options, ...(options.signal ? { signal: options.signal } : {}) });
+      return { bytes: r.bytes, mediaType: r.mediaType, digest: r.digest };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -57,7 +86,7 @@ export interface RegistryDestinationOptions {
   readonly chunkSize?: number;
 }
 
-export class RegistryImageDestination implements ImageDestination {
+export class RegistryImageDestination implements ReferrerDestination {
   readonly name: string;
   readonly parallelBlobs = true;
   readonly repository: RepositoryClient;
@@ -153,6 +182,20 @@ export class RegistryImageDestination implements ImageDestination {
     const tag = options.isTop ? (options.tag ?? this.reference.tag) : undefined;
     if (options.isTop && tag === this.reference.tag && this.upToDate === m.digest.toString()) return;
     await this.repository.putManifest(tag ?? m.digest, m.bytes, m.mediaType);
+  }
+
+  /**
+   * Pushes a referrer by digest. A registry that answers `OCI-Subject` indexes it itself;
+   * otherwise the client adds it to the subject's `sha256-<hex>` tag index, by a checked
+   * read-modify-write (client/referrers.ts `putReferrer`).
+   */
+  async putReferrer(m: RawManifest, options: BlobOptions = {}): Promise<void> {
+    await this.repository.putReferrer(m.bytes, m.mediaType, options.signal ? { signal: options.signal } : {});
+  }
+
+  /** Pushes the manifest under `tag` (cosign's `sha256-<hex>.sig`), the tag name the source had. */
+  async putTaggedManifest(m: RawManifest, tag: string): Promise<void> {
+    await this.repository.putManifest(tag, m.bytes, m.mediaType);
   }
 
   async commit(): Promise<void> {}

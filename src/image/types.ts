@@ -12,6 +12,10 @@
  * layout→registry, …), and no pair hashes a byte twice. A registry destination does it as
  * it uploads, and the registry checks again on its side: that second hash is not ours. Any
  * other reader of `getBlob` (inspect) verifies what it reads itself.
+ *
+ * Two capabilities on top, for referrers (`copy --referrers`, docs/referrers.md): a
+ * `ReferrerSource` says what refers to a manifest, a `ReferrerDestination` stores referrers.
+ * Registries and OCI layouts (directories and archives) are both; a docker archive is neither.
  */
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -79,4 +83,51 @@ export interface ImageDestination {
   commit(): Promise<void>;
   /** Throws away what was not committed. */
   abort(): Promise<void>;
+}
+
+/** What a referrers lookup of a source takes: an `artifactType` filter and a signal. */
+export interface ReferrerQuery {
+  /** Only referrers with this `artifactType`. */
+  artifactType?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * A source that can say what refers to a manifest (`copy --referrers`, `gantry referrers`):
+ * a registry (the referrers API, else the `sha256-<hex>` tag index) or an OCI layout (the
+ * `index.json` entries whose manifest has that `subject`). A docker archive is not one: it
+ * keeps no manifests, so nothing can refer to one of them.
+ */
+export interface ReferrerSource extends ImageSource {
+  /** The descriptors of the manifests whose `subject` is `digest`; empty when there are none. */
+  referrers(digest: Digest, query?: ReferrerQuery): Promise<Descriptor[]>;
+  /** The manifest tagged `tag` in the same repository or layout (cosign's `sha256-<hex>.sig`); undefined when no manifest has that tag. */
+  taggedManifest(tag: string, options?: BlobOptions): Promise<RawManifest | undefined>;
+}
+
+/** Whether `source` can list referrers (see {@link ReferrerSource}). */
+export function isReferrerSource(source: ImageSource): source is ReferrerSource {
+  const s = source as Partial<ReferrerSource>;
+  return typeof s.referrers === 'function' && typeof s.taggedManifest === 'function';
+}
+
+/**
+ * A destination that can hold referrers: a registry (indexed by the registry, else through
+ * the referrers tag), an OCI layout or an OCI archive (`index.json` entries without a tag).
+ * Like `putManifest`, nothing is visible before `commit()` where the destination has a commit.
+ */
+export interface ReferrerDestination extends ImageDestination {
+  /**
+   * Stores a manifest that has a `subject`, as a referrer of it. The copy calls it after the
+   * manifest's blobs (and, for an index, its child manifests) and after its subject.
+   */
+  putReferrer(m: RawManifest, options?: BlobOptions): Promise<void>;
+  /** Stores a manifest under `tag` beside the image (cosign's `sha256-<hex>.sig`), after its blobs. */
+  putTaggedManifest(m: RawManifest, tag: string, options?: BlobOptions): Promise<void>;
+}
+
+/** Whether `destination` can hold referrers (see {@link ReferrerDestination}). */
+export function isReferrerDestination(destination: ImageDestination): destination is ReferrerDestination {
+  const d = destination as Partial<ReferrerDestination>;
+  return typeof d.putReferrer === 'function' && typeof d.putTaggedManifest === 'function';
 }

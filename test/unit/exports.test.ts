@@ -106,6 +106,7 @@ const MAIN = [
   'parseImageLocation',
   'ping',
   'readDaemonConfig',
+  'referrerTree',
   'resolveDigest',
   'search',
   'serviceConfigFrom',

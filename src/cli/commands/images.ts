@@ -25,6 +25,7 @@ interface CopyFlags extends RegistryFlags {
   jobs?: number;
   quiet?: boolean;
   preserveDigests?: boolean;
+  referrers?: boolean;
 }
 
 function parseJobs(value: string): number {
@@ -45,18 +46,20 @@ function addCopyFlags(cmd: Command): Command {
     .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-platform image')
     .addOption(new Option('--jobs <n>', 'blobs copied at once').argParser(parseJobs))
-    .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:");
+    .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:")
+    .option('--referrers', "also copy the referrers of every manifest copied (signatures, SBOMs, attestations; cosign's sha256-<hex>.sig/.att/.sbom tags), recursively; with --platform, the chosen image's; refused for docker-archive:");
   return addOutputFlags(withCopy, {
     quiet: 'no progress and no summary: print only the digest written',
-    json: '{ source, destination, digest, mediaType, convertedFrom?, upToDate, manifests, blobs: { total, copied, existed, mounted }, bytes }, and no progress',
+    json: '{ source, destination, digest, mediaType, convertedFrom?, upToDate, manifests, blobs: { total, copied, existed, mounted }, bytes, referrers? (with --referrers) }, and no progress',
   });
 }
 
 function summary(r: CopyResult): string {
   const converted = r.convertedFrom ? `; converted to OCI from ${r.convertedFrom}` : '';
-  if (r.upToDate) return `${r.digest} (already up to date${converted})`;
+  const referrers = r.referrers !== undefined ? `; ${r.referrers} referrer${r.referrers === 1 ? '' : 's'}` : '';
+  if (r.upToDate) return `${r.digest} (already up to date${referrers}${converted})`;
   const b = r.blobs;
-  return `${r.digest} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}, ${b.total} blobs: ${b.copied} copied, ${b.existed} already there, ${b.mounted} mounted; ${formatBytes(r.bytes)}${converted})`;
+  return `${r.digest} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}, ${b.total} blobs: ${b.copied} copied, ${b.existed} already there, ${b.mounted} mounted; ${formatBytes(r.bytes)}${referrers}${converted})`;
 }
 
 /**
@@ -104,6 +107,7 @@ async function copyAndReport(src: string, dst: string, flags: CopyFlags): Promis
     ...(flags.platform ? { platform: flags.platform } : {}),
     ...(flags.jobs ? { jobs: flags.jobs } : {}),
     ...(flags.preserveDigests ? { preserveDigests: true } : {}),
+    ...(flags.referrers ? { referrers: true } : {}),
     ...(renderer ? { onProgress: (e) => renderer.onEvent(e) } : {}),
   });
   renderer?.finish();
