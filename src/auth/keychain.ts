@@ -277,7 +277,7 @@ export class Keychain implements CredentialSource {
   /**
    * Stores credentials for a server (`gantry login`) under Docker's login key (`loginKey`), or
    * in a named auth file under podman's key: the host, or `host/namespace[/repo]` when the
-   * server names a path ({@link authFileLoginKey}). With an identity token, the token is stored
+   * server names a path. With an identity token, the token is stored
    * and the password is not. A helper gets the secret and config.json keeps only an empty entry;
    * nothing is written when nothing changes.
    */

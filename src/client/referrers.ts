@@ -104,7 +104,7 @@ export const MAX_REFERRERS_TAG_ATTEMPTS = 16;
 const SETTLE_ROUND_TRIPS = 4;
 const SETTLE_MIN_MS = 50;
 
-/** What {@link putReferrer} did: the manifest's push, and how its subject learns of it. */
+/** What {@link RepositoryClient.putReferrer} did: the manifest's push, and how its subject learns of it. */
 export interface PutReferrerResult extends PutManifestResult {
   /** `api`: the registry indexed the subject itself (`OCI-Subject`); `tag`: the `sha256-<hex>` index was updated. */
   readonly indexedBy: 'api' | 'tag';
