@@ -75,6 +75,11 @@ export type { CopyOptions, CopyEvent, CopyResult, ImageStartEvent, ImageEndEvent
 export { inspect } from './image/inspect.js';
 export type { InspectOptions, InspectResult, InspectLayer } from './image/inspect.js';
 export { referrerTree } from './image/referrers.js';
+// Artifacts: files in an OCI manifest, as oras pushes and pulls them.
+export { pushArtifact } from './image/artifact.js';
+export type { ArtifactFile, ArtifactLayer, PushedArtifactLayer, PushArtifactOptions, PushArtifactResult } from './image/artifact.js';
+export { pullArtifact } from './image/artifact-pull.js';
+export type { PullArtifactOptions, PullArtifactResult, PulledArtifactFile, SkippedArtifactLayer } from './image/artifact-pull.js';
 export type { ReferrerTree, ReferrerNode, ReferrerTreeManifest, ReferrerTreeOptions } from './image/referrers.js';
 
 // Docker Hub (v1) search.

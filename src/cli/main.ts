@@ -13,6 +13,7 @@ import { searchCommand } from './commands/search.js';
 import { imageCommands } from './commands/images.js';
 import { registryCommands } from './commands/registry.js';
 import { referrersCommand } from './commands/referrers.js';
+import { artifactCommands } from './commands/artifact.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   imageCommands(program);
   registryCommands(program);
   referrersCommand(program);
+  artifactCommands(program);
   searchCommand(program);
   loginCommands(program);
   pingCommand(program);
@@ -47,7 +49,9 @@ export function buildProgram(): Command {
  */
 function usageError(command: Command, text: string): string {
   const message = text.replace(/^error: /, '').trim();
-  const path = command.parent ? `gantry ${command.name()}` : 'gantry';
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  const path = ['gantry', ...names].join(' ');
   return `gantry: ${message}\nusage: ${path} ${command.usage()}\nsee '${path} --help'\n`;
 }
 

@@ -105,6 +105,8 @@ const MAIN = [
   'logout',
   'parseImageLocation',
   'ping',
+  'pullArtifact',
+  'pushArtifact',
   'readDaemonConfig',
   'referrerTree',
   'resolveDigest',
