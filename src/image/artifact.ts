@@ -51,7 +51,7 @@ function isMediaType(s: unknown): s is string {
   return typeof s === 'string' && MEDIA_TYPE_RE.test(s);
 }
 
-/** A file to push: its path and, optionally, its layer media type (default {@link ARTIFACT_FILE_MEDIA_TYPE}). */
+/** A file to push: its path and, optionally, its layer media type (default `application/vnd.oci.image.layer.v1.tar`, as oras). */
 export interface ArtifactFile {
   /** The file's path; its base name becomes the layer's `org.opencontainers.image.title`. */
   readonly path: string;
