@@ -58,6 +58,9 @@ export type { LoginCredentials, LoginOptions, LoginResult, LogoutResult } from '
 // The distribution API.
 export { connectRegistry } from './client/connect.js';
 export type { RegistryAccessOptions, ConnectedRegistry } from './client/connect.js';
+// The upstream of `gantry serve`'s pull-through cache (createRegistryServer's proxy.connect).
+export { connectUpstream } from './upstream/connect-upstream.js';
+export type { ConnectedUpstream, UpstreamRemote, UpstreamManifest, UpstreamManifestHead, UpstreamBlob } from './upstream/connect-upstream.js';
 export { RegistryClient, RepositoryClient } from './client/registry-client.js';
 export type { RegistryClientOptions, Access } from './client/registry-client.js';
 export type { GetManifestOptions, ManifestResult, ManifestHead, PutManifestResult } from './client/manifests.js';

@@ -1,7 +1,8 @@
 /**
  * `gantry/server`: the embedded registry (OCI distribution spec v1.1), as `gantry serve` runs
  * it: {@link createRegistryServer} with storage in memory or a directory, TLS and mutual TLS,
- * htpasswd or token auth; and the token issuer it can serve itself. Everything a library user
+ * htpasswd or token auth, or as a pull-through cache of another registry (`proxy`, with the
+ * {@link Upstream} it reads through); and the token issuer it can serve itself. Everything a library user
  * may import from the server entry is exported here, by name.
  *
  * @packageDocumentation
@@ -25,8 +26,10 @@ export type {
   RegistryTlsOptions,
   RegistryTokenIssuer,
   RegistryUploadPurgingOptions,
+  RegistryProxyOptions,
   TokenAccess,
 } from './options.js';
+export type { Upstream, UpstreamBlob, UpstreamConnector, UpstreamManifest, UpstreamManifestHead, UpstreamRemote } from './proxy/upstream.js';
 export type { AuthAttemptGuard } from './auth-throttle.js';
 export { TokenIssuer } from './token/issuer.js';
 export type { TokenIssuerOptions, TokenIssuerUser, VerifiedToken } from './token/issuer.js';

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
 import { InvalidOptionError, checkOptions } from '../options.js';
 import type { AuthAttemptGuard, AuthThrottleLimits } from './auth-throttle.js';
+import type { UpstreamConnector, UpstreamRemote } from './proxy/upstream.js';
 
 /** What a token grants, as the token issuer's `verify` reports it. */
 export interface TokenAccess {
@@ -137,6 +138,45 @@ export interface RegistryUploadPurgingOptions {
 }
 
 /**
+ * Proxy mode: the registry becomes a read-through cache of one upstream registry (Docker Hub or
+ * any other), as the CNCF registry's `proxy` section makes it. What a client asks for and storage
+ * lacks is fetched from the upstream, streamed to the client while it is stored, and served from
+ * storage afterwards; tags are checked again upstream after `tagTtlMs`. Pushes, uploads and
+ * deletes are refused with UNSUPPORTED (405). See docs/serve-proxy.md.
+ */
+export interface RegistryProxyOptions {
+  /**
+   * The upstream's root URL, `http://` or `https://`, no path, query or credentials (the CNCF
+   * registry's `remoteurl` rule): `https://registry-1.docker.io` for Docker Hub.
+   */
+  remoteUrl: string;
+  /** The user name at the upstream; default anonymous. Needs `password` or `passwordFile`. */
+  username?: string;
+  /** The password or access token at the upstream, with `username`. */
+  password?: string;
+  /** A file holding the password (a trailing line break is dropped), read when the server starts; instead of `password`. */
+  passwordFile?: string;
+  /**
+   * How long a cached tag is served without asking the upstream, in ms; after it, the next request
+   * for the tag sends the upstream a HEAD. 0 asks every time. Default 10 minutes.
+   * Manifests by digest and blobs never expire.
+   */
+  tagTtlMs?: number;
+  /**
+   * Builds the upstream client from the remote's URL and credentials (the registry itself makes no
+   * outgoing requests): `connectUpstream` from `gantry`, which uses gantry's client (certs.d, proxies,
+   * token auth, retries, verification), or your own {@link Upstream}.
+   */
+  connect: UpstreamConnector;
+  /**
+   * A directory for the spool files of blobs being fetched (each as large as its blob, removed
+   * once served). Default: `<storage>/proxy-spool` for directory storage, the system's temporary
+   * directory for memory storage.
+   */
+  spoolDir?: string;
+}
+
+/**
  * The options of {@link createRegistryServer}, all optional. A value of the wrong type or out of
  * range is an `InvalidOptionError` (code `INVALID_OPTION`) naming the option, nested ones dotted (`listen.port`).
  */
@@ -162,6 +202,8 @@ export interface RegistryServerOptions {
   authThrottle?: RegistryAuthThrottleOptions;
   /** Default: enabled, sessions older than 168 h, looked for every 24 h. */
   uploadPurging?: RegistryUploadPurgingOptions;
+  /** Run as a pull-through cache of another registry. Default: a registry of its own. */
+  proxy?: RegistryProxyOptions;
 }
 
 /** The address the registry binds when `listen.host` is not given: loopback only. */
@@ -189,6 +231,12 @@ export const DEFAULT_UPLOAD_PURGE_AGE_MS = 168 * HOUR_MS;
 export const DEFAULT_UPLOAD_PURGE_INTERVAL_MS = 24 * HOUR_MS;
 /** The longest delay `setInterval` keeps (a larger one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * How long a pull-through cache trusts a tag before asking its upstream again: short enough that
+ * a pushed `latest` reaches the cache's clients within minutes, long enough that a fleet pulling
+ * one image costs the upstream one HEAD per tag every ten minutes, not one per pull.
+ */
+export const DEFAULT_PROXY_TAG_TTL_MS = 10 * 60 * 1000;
 
 export interface ResolvedOptions {
   host: string;
@@ -201,6 +249,14 @@ export interface ResolvedOptions {
   /** Undefined when throttling is disabled. */
   authThrottle: AuthThrottleLimits | undefined;
   uploadPurging: Required<RegistryUploadPurgingOptions>;
+  proxy?: ResolvedProxyOptions;
+}
+
+export interface ResolvedProxyOptions {
+  remote: UpstreamRemote;
+  tagTtlMs: number;
+  connect: UpstreamConnector;
+  spoolDir?: string;
 }
 
 const WHERE = 'createRegistryServer';
@@ -261,6 +317,52 @@ function checkAuth(auth: RegistryAuthOptions): void {
   }
 }
 
+/** The CNCF registry's rule for `remoteurl`: the root of a host, nothing else in it. */
+function remoteUrl(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return /^https?:$/.test(u.protocol) && u.hostname !== '' && (u.pathname === '/' || u.pathname === '') && u.search === '' && u.hash === '' && u.username === '' && u.password === '' && !v.includes('?') && !v.includes('#');
+  } catch {
+    return false;
+  }
+}
+
+async function resolveProxy(proxy: RegistryProxyOptions): Promise<ResolvedProxyOptions> {
+  const group = within('proxy', proxy);
+  required(group, 'proxy.remoteUrl', 'the upstream registry\'s URL, e.g. https://registry-1.docker.io');
+  required(group, 'proxy.connect', 'a function that connects to the upstream (connectUpstream from gantry)');
+  checkOptions(WHERE, group)
+    .check('proxy.remoteUrl', remoteUrl, 'an http(s) URL of a registry\'s root: no path, query, fragment or credentials')
+    .check('proxy.username', (v) => typeof v === 'string' && v !== '' && !v.includes(':'), 'a user name without ":"')
+    .string('proxy.password')
+    .string('proxy.passwordFile')
+    .integer('proxy.tagTtlMs', 0)
+    .func('proxy.connect')
+    .string('proxy.spoolDir');
+  if (proxy.password !== undefined && proxy.passwordFile !== undefined) {
+    throw new InvalidOptionError(WHERE, 'proxy.passwordFile', proxy.passwordFile, 'either proxy.password or proxy.passwordFile, not both');
+  }
+  const hasSecret = proxy.password !== undefined || proxy.passwordFile !== undefined;
+  if (proxy.username === undefined && hasSecret) throw new InvalidOptionError(WHERE, 'proxy.username', undefined, 'a user name with proxy.password or proxy.passwordFile');
+  if (proxy.username !== undefined && !hasSecret) throw new InvalidOptionError(WHERE, 'proxy.password', undefined, 'a password (or proxy.passwordFile) with proxy.username');
+  let password = proxy.password;
+  if (proxy.passwordFile !== undefined) {
+    try {
+      password = (await readFile(proxy.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`proxy.passwordFile: cannot read ${proxy.passwordFile}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const origin = new URL(proxy.remoteUrl).origin;
+  return {
+    remote: { url: origin, ...(proxy.username !== undefined && password !== undefined ? { username: proxy.username, password } : {}) },
+    tagTtlMs: proxy.tagTtlMs ?? DEFAULT_PROXY_TAG_TTL_MS,
+    connect: proxy.connect,
+    ...(proxy.spoolDir !== undefined ? { spoolDir: proxy.spoolDir } : {}),
+  };
+}
+
 export async function resolveOptions(options: RegistryServerOptions): Promise<ResolvedOptions> {
   checkOptions(WHERE, options)
     .object('listen')
@@ -270,7 +372,8 @@ export async function resolveOptions(options: RegistryServerOptions): Promise<Re
     .func('log')
     .boolean('deleteEnabled')
     .object('authThrottle')
-    .object('uploadPurging');
+    .object('uploadPurging')
+    .object('proxy');
   checkOptions(WHERE, within('listen', options.listen)).string('listen.host').integer('listen.port', 0, 65535);
   const throttle = options.authThrottle ?? {};
   checkOptions(WHERE, within('authThrottle', throttle))
@@ -295,6 +398,7 @@ export async function resolveOptions(options: RegistryServerOptions): Promise<Re
     tls = { cert: await pem('tls.cert', options.tls.cert), key: await pem('tls.key', options.tls.key) };
     if (options.tls.clientCa !== undefined) tls.clientCa = await pem('tls.clientCa', options.tls.clientCa);
   }
+  const proxy = options.proxy !== undefined ? await resolveProxy(options.proxy) : undefined;
   return {
     host: options.listen?.host ?? DEFAULT_HOST,
     port: options.listen?.port ?? DEFAULT_PORT,
@@ -316,5 +420,6 @@ export async function resolveOptions(options: RegistryServerOptions): Promise<Re
       ageMs: purging.ageMs ?? DEFAULT_UPLOAD_PURGE_AGE_MS,
       intervalMs: purging.intervalMs ?? DEFAULT_UPLOAD_PURGE_INTERVAL_MS,
     },
+    ...(proxy ? { proxy } : {}),
   };
 }

@@ -5,14 +5,20 @@
  *   request → router (route, name check, auth, log line) → handler → storage
  *
  * Password checks run in worker threads behind a per-address throttle (auth-throttle.ts); a
- * timer removes abandoned upload sessions while the server runs.
+ * timer removes abandoned upload sessions while the server runs. In proxy mode the handlers read
+ * through a pull-through cache of one upstream (proxy/cache.ts), whose client the caller's
+ * `proxy.connect` builds.
  */
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
 import { createAuthorizer } from './auth.js';
 import { AuthThrottle, OPEN_GUARD } from './auth-throttle.js';
-import { resolveOptions, type RegistryServerOptions } from './options.js';
+import { resolveOptions, type RegistryServerOptions, type ResolvedProxyOptions } from './options.js';
+import { PullThroughCache } from './proxy/cache.js';
 import { createRouter } from './router.js';
 import { openFilesystemStorage } from './storage/filesystem.js';
 import { createMemoryStorage } from './storage/memory.js';
@@ -52,14 +58,23 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
   let url = '';
   const auth = resolved.auth;
   const guard = resolved.authThrottle ? new AuthThrottle(resolved.authThrottle) : OPEN_GUARD;
-  const authorizer = await createAuthorizer(auth, () => `${url}/token`, guard);
-  const router = createRouter({
-    storage,
-    authorizer,
-    deleteEnabled: resolved.deleteEnabled,
-    ...(resolved.log ? { log: resolved.log } : {}),
-    ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res, guard) } : {}),
-  });
+  let proxy: ProxyMode | undefined;
+  let router: ReturnType<typeof createRouter>;
+  try {
+    const authorizer = await createAuthorizer(auth, () => `${url}/token`, guard);
+    if (resolved.proxy) proxy = await startProxyMode(resolved.proxy, storage, resolved.log);
+    router = createRouter({
+      storage,
+      authorizer,
+      deleteEnabled: resolved.deleteEnabled,
+      ...(resolved.log ? { log: resolved.log } : {}),
+      ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res, guard) } : {}),
+      ...(proxy ? { cache: proxy.cache } : {}),
+    });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
 
   // Large uploads take as long as they take: no whole-request timeout, only a headers one.
   const serverOptions = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, headersTimeout: 60_000 };
@@ -81,6 +96,7 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
       });
     });
   } catch (err) {
+    await proxy?.close();
     await storage.close();
     throw err;
   }
@@ -102,7 +118,52 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
         server.closeAllConnections();
       })
         .then(() => purge?.stop())
+        .then(() => proxy?.close())
         .then(() => storage.close());
+      return closing;
+    },
+  };
+}
+
+interface ProxyMode {
+  cache: PullThroughCache;
+  /** Cancels blobs in flight, closes the upstream, removes the spool directory. */
+  close(): Promise<void>;
+}
+
+/** The spool folder of directory storage, beside (never inside) its own layout. */
+const STORAGE_SPOOL = 'proxy-spool';
+
+/**
+ * Connects the upstream and makes the cache. The spool lives in a directory of this server's
+ * own: a new one under `spoolDir`, `<storage>/proxy-spool` (whose leftovers a crash left are
+ * removed now) or the system's temporary directory.
+ */
+async function startProxyMode(options: ResolvedProxyOptions, storage: Storage, log: ((line: string) => void) | undefined): Promise<ProxyMode> {
+  let base = options.spoolDir;
+  if (base === undefined && storage.location !== 'memory') {
+    base = join(resolvePath(storage.location), STORAGE_SPOOL);
+    await mkdir(base, { recursive: true });
+    for (const name of await readdir(base)) await rm(join(base, name), { recursive: true, force: true });
+  }
+  if (base !== undefined) await mkdir(base, { recursive: true });
+  const spoolDir = await mkdtemp(join(base ?? tmpdir(), 'gantry-spool-'));
+  let upstream;
+  try {
+    upstream = await options.connect(options.remote);
+  } catch (err) {
+    await rm(spoolDir, { recursive: true, force: true });
+    throw err;
+  }
+  const cache = new PullThroughCache({ storage, upstream, tagTtlMs: options.tagTtlMs, spoolDir, ...(log ? { log } : {}) });
+  let closing: Promise<void> | undefined;
+  return {
+    cache,
+    close() {
+      closing ??= cache
+        .close()
+        .then(() => upstream.close())
+        .finally(() => rm(spoolDir, { recursive: true, force: true }));
       return closing;
     },
   };

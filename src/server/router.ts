@@ -23,20 +23,27 @@ import { getReferrers } from './handlers/referrers.js';
 import { getCatalog, getTags } from './handlers/tags.js';
 import { cancelUpload, getUpload, patchUpload, putUpload, startUpload } from './handlers/uploads.js';
 import { send, sendError, sendJson } from './http.js';
+import type { PullThroughCache } from './proxy/cache.js';
+import { pushRefused } from './proxy/errors.js';
 import type { Storage } from './storage/types.js';
 
 const NAME_MAX = 255;
 
 type Methods = Partial<Record<string, Handler>>;
 
-const ROUTES: Array<{ re: RegExp; methods: Methods }> = [
-  { re: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
-  { re: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, methods: { GET: getUpload, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload } },
-  { re: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob } },
-  { re: /^\/v2\/(.+)\/manifests\/([^/]+)$/, methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest } },
-  { re: /^\/v2\/(.+)\/tags\/(list)$/, methods: { GET: getTags, HEAD: getTags } },
-  { re: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: getReferrers, HEAD: getReferrers } },
-];
+/** The routes; with a pull-through cache, manifest and blob reads go through it. */
+function routes(cache: PullThroughCache | undefined): Array<{ re: RegExp; methods: Methods }> {
+  const readManifest: Handler = cache ? (ctx) => getManifest(ctx, cache) : (ctx) => getManifest(ctx);
+  const readBlob: Handler = cache ? (ctx) => getBlob(ctx, cache) : (ctx) => getBlob(ctx);
+  return [
+    { re: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
+    { re: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, methods: { GET: getUpload, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload } },
+    { re: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: readBlob, HEAD: readBlob, DELETE: deleteBlob } },
+    { re: /^\/v2\/(.+)\/manifests\/([^/]+)$/, methods: { GET: readManifest, HEAD: readManifest, PUT: putManifest, DELETE: deleteManifest } },
+    { re: /^\/v2\/(.+)\/tags\/(list)$/, methods: { GET: getTags, HEAD: getTags } },
+    { re: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: getReferrers, HEAD: getReferrers } },
+  ];
+}
 
 export interface RouterOptions {
   storage: Storage;
@@ -45,6 +52,12 @@ export interface RouterOptions {
   log?: (line: string) => void;
   /** Serves `/token` when the registry is its own token realm. */
   tokenEndpoint?: (req: IncomingMessage, res: ServerResponse) => unknown;
+  /**
+   * Proxy mode: reads of what storage lacks go to the upstream through this cache, and every
+   * write (uploads, manifest PUTs, deletes) is refused with UNSUPPORTED, before authorization,
+   * as the CNCF registry's proxy does.
+   */
+  cache?: PullThroughCache;
 }
 
 function scopeFor(method: string, name: string): Scope {
@@ -54,7 +67,8 @@ function scopeFor(method: string, name: string): Scope {
 }
 
 export function createRouter(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { storage, authorizer, deleteEnabled, log, tokenEndpoint } = options;
+  const { storage, authorizer, deleteEnabled, log, tokenEndpoint, cache } = options;
+  const ROUTES = routes(cache);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -86,6 +100,7 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
       }
       const handler = route.methods[method];
       if (!handler) throw unsupported(`${method} is not allowed here`);
+      if (cache && method !== 'GET' && method !== 'HEAD') throw pushRefused(method);
       if (method === 'DELETE' && !deleteEnabled) throw unsupported('deletion is disabled on this registry');
       const grant = await authorizer.authorize(req, scopeFor(method, name));
       return handler({ req, res, url, name, ref: m[2] ?? '', storage, grant, deleteEnabled, head });

@@ -92,6 +92,7 @@ const MAIN = [
   'ServiceConfig',
   'VERSION',
   'connectRegistry',
+  'connectUpstream',
   'copy',
   'deleteImage',
   'formatImageLocation',

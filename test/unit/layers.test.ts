@@ -13,7 +13,7 @@
  *   auth       challenges, tokens, keychains
  *   client     the distribution API
  *   image      sources, destinations, copy, inspect
- *   tools      search, login
+ *   tools      search, login, sync, upstream (the pull-through cache's client side)
  *   testing    gantry/testing (may use the server)
  *   cli        the command line (may use the server)
  *   entry      src/index.ts
@@ -43,7 +43,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['auth'],
   ['client'],
   ['image'],
-  ['search', 'login'],
+  ['search', 'login', 'sync', 'upstream'],
   ['testing'],
   ['cli'],
   ['index.ts'],
@@ -106,6 +106,11 @@ test('the rule itself: an upward import, a sideways one and a server reach are v
   assert.match(violation('image', 'server') ?? '', /only the cli and gantry\/testing/);
   assert.equal(violation('cli', 'server'), undefined);
   assert.equal(violation('server', 'hashing'), undefined);
+  // The pull-through cache's upstream is built above the client and handed to the server.
+  assert.equal(violation('upstream', 'client'), undefined);
+  assert.match(violation('server', 'upstream') ?? '', /the server imports only/);
+  assert.match(violation('upstream', 'server') ?? '', /only the cli and gantry\/testing/);
+  assert.equal(violation('cli', 'upstream'), undefined);
   assert.throws(() => violation('client', 'newfolder'), /in no layer/);
 });
 

@@ -1,11 +1,14 @@
 /**
  * Manifests (spec: "Pulling manifests", "Pushing manifests", "Deleting manifests"). A
- * manifest is stored by the digest of its exact bytes; a PUT by tag also moves the tag.
+ * manifest is stored by the digest of its exact bytes; a PUT by tag also moves the tag. In
+ * proxy mode reads go through the pull-through cache (src/server/proxy/cache.ts).
  */
 import type { RequestContext } from '../context.js';
 import { digestInvalid, manifestUnknown, RegistryErrorCode, RegistryRequestError } from '../errors.js';
 import { readBody, send } from '../http.js';
 import { checkManifest } from '../manifest-check.js';
+import type { PullThroughCache } from '../proxy/cache.js';
+import type { StoredManifest } from '../storage/types.js';
 import { Digest } from '../../ref/digest.js';
 import { TAG_RE } from '../../ref/grammar.js';
 
@@ -19,15 +22,31 @@ async function resolve(ctx: RequestContext): Promise<string | undefined> {
   return ctx.storage.resolveTag(ctx.name, ctx.ref);
 }
 
-export async function getManifest(ctx: RequestContext): Promise<void> {
-  const digest = await resolve(ctx);
-  const manifest = digest ? await ctx.storage.getManifest(ctx.name, digest) : undefined;
+/**
+ * RFC 7234 §5.5.1: the cache could not confirm the tag with its upstream and answers with what
+ * it has (the CNCF registry's proxy does the same, without saying so).
+ */
+export const STALE_WARNING = '110 - "Response is Stale"';
+
+/** GET and HEAD; in proxy mode (`cache`) a manifest storage lacks, or a tag past its TTL, goes to the upstream first. */
+export async function getManifest(ctx: RequestContext, cache?: PullThroughCache): Promise<void> {
+  let manifest: StoredManifest | undefined;
+  let stale = false;
+  if (cache) {
+    const cached = await cache.manifest(ctx.name, ctx.ref);
+    manifest = cached?.manifest;
+    stale = cached?.stale ?? false;
+  } else {
+    const digest = await resolve(ctx);
+    manifest = digest ? await ctx.storage.getManifest(ctx.name, digest) : undefined;
+  }
   if (!manifest) throw manifestUnknown(ctx.ref);
   const headers = {
     'Content-Type': manifest.mediaType,
     'Content-Length': manifest.bytes.length,
     'Docker-Content-Digest': manifest.digest,
     ETag: `"${manifest.digest}"`,
+    ...(stale ? { Warning: STALE_WARNING } : {}),
   };
   ctx.res.writeHead(200, headers);
   ctx.res.end(ctx.head ? undefined : manifest.bytes);

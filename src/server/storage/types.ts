@@ -26,6 +26,11 @@ export interface StoredManifest {
 export interface ManifestWrite extends StoredManifest {
   /** The digest in the manifest's `subject`, with the descriptor to list under it. */
   referrer?: { subject: string; descriptor: ReferrerDescriptor };
+  /**
+   * Written by a pull-through cache (src/server/proxy/cache.ts): the blobs and child manifests
+   * it names may come later, or never (an index's platforms nobody pulls), so they are not required.
+   */
+  pullThrough?: true;
 }
 
 /** An upload session: the bytes received so far live in storage, not in memory. */
