@@ -88,3 +88,6 @@ export type { ReferrerTree, ReferrerNode, ReferrerTreeManifest, ReferrerTreeOpti
 // Docker Hub (v1) search.
 export { search } from './search/search.js';
 export type { SearchOptions, SearchResult, SearchResponse } from './search/search.js';
+// Sync: mirror many repositories (docs/sync.md); Docker Hub's rate limit.
+export { sync, readSyncConfig, parseSyncConfig, parseShard, checkRateLimit, RateLimitReserveError } from './sync/index.js';
+export type { SyncConfig, SyncSource, SyncDestination, SyncRepository, SyncTagFilter, SyncAccess, SyncOptions, SyncShard, SyncReport, SyncItem, SyncAction, SyncRegistryReport, SyncStop, SyncRequestCounts, RateLimitResult } from './sync/index.js';

@@ -14,6 +14,8 @@ import { imageCommands } from './commands/images.js';
 import { registryCommands } from './commands/registry.js';
 import { referrersCommand } from './commands/referrers.js';
 import { artifactCommands } from './commands/artifact.js';
+import { syncCommands } from './commands/sync.js';
+import { ratelimitCommand } from './commands/ratelimit.js';
 
 export function buildProgram(): Command {
   const program = new Command('gantry')
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   registryCommands(program);
   referrersCommand(program);
   artifactCommands(program);
+  syncCommands(program);
+  ratelimitCommand(program);
   searchCommand(program);
   loginCommands(program);
   pingCommand(program);
