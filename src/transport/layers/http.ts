@@ -33,6 +33,12 @@ export function httpSend(options: HttpSendOptions): Send {
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers ?? {},
         body: req.body ?? null,
+        // undici closes the connection after every HEAD (its issue 258, for servers that send
+        // a body anyway) unless told not to; registries do not, and a copy or a sync sends a
+        // HEAD per blob and per tag: each would pay a new TCP (and TLS) handshake. A server that
+        // did send one would make the next response on that connection fail to parse: an error,
+        // never a silent mix-up (docs/undici-notes.md).
+        ...(req.method === 'HEAD' ? { reset: false } : {}),
         ...(signal ? { signal } : {}),
       });
       if (timeouts.lowSpeed && req.method !== 'HEAD') {
