@@ -8,17 +8,30 @@
  *   repositories/<name>/_referrers/<alg>/<hex>/<alg>-<hex>  a referrer's descriptor
  *   uploads/<uuid>/{data,info.json}                         sessions (see filesystem-uploads.ts)
  *   tmp/                                                    temporary files of atomic writes
+ *   trash/…                                                 files a garbage collection is deciding about
  *
  * Names and digests are validated before they get here (grammar and hex only), so none of
  * them can climb out of the root. Every write is atomic (src/fs/atomic-file.ts).
+ *
+ * A garbage collection (src/server/gc/, `gantry serve gc`) may run at the same time, in this
+ * process or another. Every write that makes a reference therefore makes it first and checks
+ * afterwards that what it names is still there, taking back from the trash what a collection
+ * has just moved there: a link before its blob, a revision before the links, manifests and
+ * bytes it names (touched, so a collection that missed the revision sees them young; its own
+ * bytes are touched before it), a tag before its manifest. The collector checks again after
+ * moving a file to the trash; between the two, one of them sees the other (docs/serve-gc.md,
+ * "Guarantees").
  */
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Digest } from '../../ref/digest.js';
-import { uploadUnknown } from '../errors.js';
+import { manifestUnknown, RegistryErrorCode, RegistryRequestError } from '../errors.js';
+import { checkManifest } from '../manifest-check.js';
 import { renameDurably, writeFileAtomic } from '../../fs/atomic-file.js';
 import { FilesystemUploads } from './filesystem-uploads.js';
+import { StorageLayout } from './layout.js';
+import { findFile, keepFile, pathExists as exists, removeFile, restoreFromTrash, restoreTrash } from './trash.js';
 import type { RangeResolver } from './upload-hash.js';
 import type { ManifestWrite, OpenedBlob, ReferrerDescriptor, Storage, StoredManifest, UploadSession } from './types.js';
 
@@ -40,6 +53,8 @@ export async function openFilesystemStorage(root: string, uploadMaxAgeMs?: numbe
   await rm(join(dir, 'tmp'), { recursive: true, force: true });
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const storage = new FilesystemStorage(dir);
+  // What a collection killed midway left in the trash goes back (taking back is always safe).
+  await restoreTrash(storage.layout);
   await storage.uploads.purge(uploadMaxAgeMs, true);
   return storage;
 }
@@ -50,48 +65,54 @@ function must(digest: string): Digest {
   return parsed;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+
+function manifestBlobUnknown(digest: string): RegistryRequestError {
+  return new RegistryRequestError(400, RegistryErrorCode.MANIFEST_BLOB_UNKNOWN, 'manifest references a blob or manifest unknown to the repository', { digest });
 }
 
 class FilesystemStorage implements Storage {
   readonly uploads: FilesystemUploads;
+  readonly layout: StorageLayout;
   private readonly tmp: string;
 
   constructor(readonly location: string) {
-    this.uploads = new FilesystemUploads(join(location, 'uploads'));
-    this.tmp = join(location, 'tmp');
+    this.layout = new StorageLayout(location);
+    this.uploads = new FilesystemUploads(this.layout.uploads);
+    this.tmp = this.layout.tmp;
   }
 
-  private blobPath(d: Digest): string {
-    return join(this.location, 'blobs', d.algorithm, d.encoded.slice(0, 2), d.encoded);
-  }
-  private repoPath(repository: string, ...rest: string[]): string {
-    return join(this.location, 'repositories', repository, ...rest);
-  }
-  private linkPath(repository: string, d: Digest): string {
-    return this.repoPath(repository, '_layers', d.algorithm, d.encoded);
-  }
-  private revisionPath(repository: string, d: Digest): string {
-    return this.repoPath(repository, '_manifests', 'revisions', d.algorithm, d.encoded);
-  }
-  private tagPath(repository: string, tag: string): string {
-    return this.repoPath(repository, '_manifests', 'tags', tag);
-  }
-  private referrersDir(repository: string, subject: Digest): string {
-    return this.repoPath(repository, '_referrers', subject.algorithm, subject.encoded);
+  /** Whether the blob store holds the blob, taking it back from a collection's trash if needed. */
+  private hasBlob(d: Digest): Promise<boolean> {
+    return findFile(this.layout, this.layout.blob(d));
   }
 
   async blobSize(repository: string, digest: string): Promise<number | undefined> {
     const d = must(digest);
-    if (!(await exists(this.linkPath(repository, d)))) return undefined;
+    if (!(await findFile(this.layout, this.layout.link(repository, d)))) return undefined;
+    const path = this.layout.blob(d);
     try {
-      return (await stat(this.blobPath(d))).size;
+      return (await stat(path)).size;
+    } catch (err) {
+      if (!isMissing(err) || !(await restoreFromTrash(this.layout, path))) return undefined;
+    }
+    try {
+      return (await stat(path)).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The blob's file, open; a blob a collection has just moved to its trash is taken back. */
+  private async openBlobFile(d: Digest): Promise<FileHandle | undefined> {
+    const path = this.layout.blob(d);
+    try {
+      return await open(path, 'r');
+    } catch (err) {
+      if (!isMissing(err) || !(await restoreFromTrash(this.layout, path))) return undefined;
+    }
+    try {
+      return await open(path, 'r');
     } catch {
       return undefined;
     }
@@ -99,13 +120,9 @@ class FilesystemStorage implements Storage {
 
   async openBlob(repository: string, digest: string, range?: RangeResolver): Promise<OpenedBlob | undefined> {
     const d = must(digest);
-    if (!(await exists(this.linkPath(repository, d)))) return undefined;
-    let handle;
-    try {
-      handle = await open(this.blobPath(d), 'r');
-    } catch {
-      return undefined;
-    }
+    if (!(await findFile(this.layout, this.layout.link(repository, d)))) return undefined;
+    const handle = await this.openBlobFile(d);
+    if (!handle) return undefined;
     try {
       const { size } = await handle.stat();
       const r = range?.(size);
@@ -119,46 +136,102 @@ class FilesystemStorage implements Storage {
 
   async linkBlob(repository: string, digest: string): Promise<boolean> {
     const d = must(digest);
-    if (!(await exists(this.blobPath(d)))) return false;
-    await writeFileAtomic(this.tmp, this.linkPath(repository, d), '');
-    return true;
+    if (!(await this.hasBlob(d))) return false;
+    await writeFileAtomic(this.tmp, this.layout.link(repository, d), '');
+    // The link first, then the blob again: a collection that took the blob before the link
+    // existed has it in its trash (taken back here) or has removed it (the mount fails, and the
+    // link alone, naming no bytes, serves nothing).
+    return this.hasBlob(d);
   }
 
   async deleteBlob(repository: string, digest: string): Promise<boolean> {
-    const path = this.linkPath(repository, must(digest));
-    if (!(await exists(path))) return false;
-    await rm(path, { force: true });
+    const path = this.layout.link(repository, must(digest));
+    if (!(await findFile(this.layout, path))) return false;
+    await removeFile(this.layout, path);
     return true;
   }
 
   async putManifest(repository: string, m: ManifestWrite): Promise<void> {
     const d = must(m.digest);
-    if (!(await exists(this.blobPath(d)))) await writeFileAtomic(this.tmp, this.blobPath(d), m.bytes);
+    const blob = this.layout.blob(d);
+    const revisionPath = this.layout.revision(repository, d);
+    const existed = await exists(revisionPath);
+    // The bytes first, touched when they are there already: young, a collection keeps them.
+    if (!(await keepFile(this.layout, blob))) await writeFileAtomic(this.tmp, blob, m.bytes);
+    let entry: { path: string; data: string } | undefined;
     if (m.referrer) {
-      const subject = must(m.referrer.subject);
-      const entry = join(this.referrersDir(repository, subject), `${d.algorithm}-${d.encoded}`);
-      await writeFileAtomic(this.tmp, entry, JSON.stringify(m.referrer.descriptor));
+      entry = { path: this.layout.referrerEntry(repository, must(m.referrer.subject), d), data: JSON.stringify(m.referrer.descriptor) };
+      await writeFileAtomic(this.tmp, entry.path, entry.data);
     }
     const revision: Revision = { mediaType: m.mediaType, ...(m.referrer ? { subject: m.referrer.subject } : {}) };
-    await writeFileAtomic(this.tmp, this.revisionPath(repository, d), JSON.stringify(revision));
+    await writeFileAtomic(this.tmp, revisionPath, JSON.stringify(revision));
+    // The revision exists: its bytes again at once (a collection that reads the revision in
+    // between finds none and learns nothing from it, but then finds the touches below young),
+    // then the blobs and child manifests it names, then its referrers entry.
+    if (!(await this.hasBlob(d))) await writeFileAtomic(this.tmp, blob, m.bytes);
+    const gone = await this.keepReferences(repository, m);
+    if (gone) {
+      if (!existed) {
+        await rm(revisionPath, { force: true });
+        if (entry) await rm(entry.path, { force: true });
+      }
+      throw manifestBlobUnknown(gone);
+    }
+    if (entry && !(await exists(entry.path))) await writeFileAtomic(this.tmp, entry.path, entry.data);
   }
 
-  private async readRevision(repository: string, d: Digest): Promise<Revision | undefined> {
+  /**
+   * Touches the link of every blob and the revision of every child manifest the manifest
+   * needs (what the handler checked before the write), taking back from the trash what a
+   * collection has just moved there, and checks their bytes. Returns a digest that is gone.
+   * A pull-through cache's manifest needs nothing yet: what is there is touched, nothing fails.
+   */
+  private async keepReferences(repository: string, m: ManifestWrite): Promise<string | undefined> {
+    let needed;
     try {
-      return JSON.parse(await readFile(this.revisionPath(repository, d), 'utf8')) as Revision;
+      needed = checkManifest(m.bytes, m.mediaType);
     } catch {
       return undefined;
     }
+    const required = !m.pullThrough;
+    for (const blob of new Set(needed.blobs)) {
+      const b = must(blob);
+      if (!(await keepFile(this.layout, this.layout.link(repository, b))) || !(await this.hasBlob(b))) {
+        if (required) return blob;
+      }
+    }
+    for (const child of new Set(needed.manifests)) {
+      const c = must(child);
+      if (!(await keepFile(this.layout, this.layout.revision(repository, c))) || !(await this.hasBlob(c))) {
+        if (required) return child;
+      }
+    }
+    return undefined;
+  }
+
+  /** A manifest's revision record; one a collection has in its trash is taken back. */
+  private async readRevision(repository: string, d: Digest): Promise<Revision | undefined> {
+    const path = this.layout.revision(repository, d);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return JSON.parse(await readFile(path, 'utf8')) as Revision;
+      } catch (err) {
+        if (attempt > 0 || !isMissing(err) || !(await restoreFromTrash(this.layout, path))) return undefined;
+      }
+    }
+    return undefined;
   }
 
   async getManifest(repository: string, digest: string): Promise<StoredManifest | undefined> {
     const d = must(digest);
     const revision = await this.readRevision(repository, d);
     if (!revision) return undefined;
+    const handle = await this.openBlobFile(d);
+    if (!handle) return undefined;
     try {
-      return { digest, mediaType: revision.mediaType, bytes: await readFile(this.blobPath(d)) };
-    } catch {
-      return undefined;
+      return { digest, mediaType: revision.mediaType, bytes: await handle.readFile() };
+    } finally {
+      await handle.close();
     }
   }
 
@@ -166,18 +239,18 @@ class FilesystemStorage implements Storage {
     const d = must(digest);
     const revision = await this.readRevision(repository, d);
     if (!revision) return false;
-    await rm(this.revisionPath(repository, d), { force: true });
+    await removeFile(this.layout, this.layout.revision(repository, d));
     for (const tag of (await this.listTags(repository)) ?? []) {
-      if ((await this.resolveTag(repository, tag)) === digest) await rm(this.tagPath(repository, tag), { force: true });
+      if ((await this.resolveTag(repository, tag)) === digest) await rm(this.layout.tag(repository, tag), { force: true });
     }
     const subject = revision.subject ? Digest.tryParse(revision.subject) : undefined;
-    if (subject) await rm(join(this.referrersDir(repository, subject), `${d.algorithm}-${d.encoded}`), { force: true });
+    if (subject) await removeFile(this.layout, this.layout.referrerEntry(repository, subject, d));
     return true;
   }
 
   async resolveTag(repository: string, tag: string): Promise<string | undefined> {
     try {
-      const digest = (await readFile(this.tagPath(repository, tag), 'utf8')).trim();
+      const digest = (await readFile(this.layout.tag(repository, tag), 'utf8')).trim();
       return Digest.tryParse(digest) ? digest : undefined;
     } catch {
       return undefined;
@@ -185,24 +258,33 @@ class FilesystemStorage implements Storage {
   }
 
   async setTag(repository: string, tag: string, digest: string): Promise<void> {
-    await writeFileAtomic(this.tmp, this.tagPath(repository, tag), digest);
+    const d = must(digest);
+    const path = this.layout.tag(repository, tag);
+    const before = await this.resolveTag(repository, tag);
+    await writeFileAtomic(this.tmp, path, digest);
+    // The tag first, then its manifest: an untagged manifest that a collection (deleting
+    // untagged ones) took before the tag existed is taken back, or the tag is undone.
+    if (await keepFile(this.layout, this.layout.revision(repository, d))) return;
+    if (before) await writeFileAtomic(this.tmp, path, before);
+    else await rm(path, { force: true });
+    throw manifestUnknown(digest);
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const path = this.tagPath(repository, tag);
+    const path = this.layout.tag(repository, tag);
     if (!(await exists(path))) return false;
     await rm(path, { force: true });
     return true;
   }
 
   private async repositoryExists(repository: string): Promise<boolean> {
-    return (await exists(this.repoPath(repository, '_manifests'))) || (await exists(this.repoPath(repository, '_layers')));
+    return (await exists(this.layout.repository(repository, '_manifests'))) || (await exists(this.layout.repository(repository, '_layers')));
   }
 
   async listTags(repository: string): Promise<string[] | undefined> {
     if (!(await this.repositoryExists(repository))) return undefined;
     try {
-      return await readdir(this.repoPath(repository, '_manifests', 'tags'));
+      return await readdir(this.layout.repository(repository, '_manifests', 'tags'));
     } catch {
       return [];
     }
@@ -213,7 +295,7 @@ class FilesystemStorage implements Storage {
     const walk = async (prefix: string): Promise<void> => {
       let entries;
       try {
-        entries = await readdir(join(this.location, 'repositories', prefix), { withFileTypes: true });
+        entries = await readdir(join(this.layout.repositories, prefix), { withFileTypes: true });
       } catch {
         return;
       }
@@ -226,7 +308,7 @@ class FilesystemStorage implements Storage {
   }
 
   async listReferrers(repository: string, subject: string): Promise<ReferrerDescriptor[]> {
-    const dir = this.referrersDir(repository, must(subject));
+    const dir = this.layout.referrers(repository, must(subject));
     let names: string[];
     try {
       names = await readdir(dir);
@@ -239,7 +321,7 @@ class FilesystemStorage implements Storage {
         const descriptor = JSON.parse(await readFile(join(dir, name), 'utf8')) as ReferrerDescriptor;
         // The entry is written before the revision and removed after it: only a manifest that
         // exists is a referrer, whatever a crash left in between.
-        if (await exists(this.revisionPath(repository, must(descriptor.digest)))) out.push(descriptor);
+        if (await findFile(this.layout, this.layout.revision(repository, must(descriptor.digest)))) out.push(descriptor);
       } catch {
         // Removed by a concurrent delete: not a referrer any more.
       }
@@ -265,13 +347,15 @@ class FilesystemStorage implements Storage {
 
   async commitUpload(repository: string, id: string, digest: string): Promise<number> {
     const d = must(digest);
-    const target = this.blobPath(d);
-    const size = await this.uploads.commit(repository, id, d, async (path) => {
-      // Concurrent uploads of the same blob each rename identical, verified bytes: any one wins.
+    const target = this.layout.blob(d);
+    return this.uploads.commit(repository, id, d, async (path) => {
+      // The link first, then the blob: a collection that moves the blob to its trash after the
+      // check below finds the link when it checks again. A blob missing here (never uploaded,
+      // or in a collection's trash) gets these verified bytes; concurrent uploads of the same
+      // blob each rename identical bytes, and any one wins.
+      await writeFileAtomic(this.tmp, this.layout.link(repository, d), '');
       if (!(await exists(target))) await renameDurably(path, target);
     });
-    if (!(await this.linkBlob(repository, digest))) throw uploadUnknown(id);
-    return size;
   }
 
   async close(): Promise<void> {}
