@@ -1,3 +1,5 @@
+import type { SyncBenchResult } from './sync.js';
+import type { ServeCacheBenchResult } from './serve-cache.js';
 /** The shape of a bench run's results, as written to `bench/results/<date>-<set>.json`. */
 import type { Sample } from './stats.js';
 
@@ -48,5 +50,9 @@ export interface BenchResults {
   noop?: NoopCheck;
   scaling: ScalingRow[];
   embedded: EmbeddedRow[];
+  /** `--sync`: gantry sync against skopeo sync (bench/sync.ts). */
+  sync?: SyncBenchResult;
+  /** `--serve-cache`: a pull through a cold and a warm gantry serve cache against a direct pull (bench/serve-cache.ts). */
+  serveCache?: ServeCacheBenchResult;
   notes: string[];
 }

@@ -6,6 +6,8 @@
  *   --only a,b    scenarios: push, pull, copy, noop-copy, inspect, tags
  *   --scaling     also the scaling and embedded-registry sections (several minutes more)
  *   --embedded    only the embedded-registry section (push, copy and pull against docker-registry)
+ *   --sync        also gantry sync against skopeo sync (50 repositories × 20 tags of 1 MiB; bench/sync.ts)
+ *   --serve-cache also a pull through a cold and a warm gantry serve cache (bench/serve-cache.ts)
  *   --jobs N      pass --jobs N to gantry (tuning)
  *   --node-flags  flags for gantry's node process, e.g. '--cpu-prof --cpu-prof-dir=DIR' (tuning)
  */
@@ -23,6 +25,8 @@ import type { Measurement } from './measure.js';
 import { createBenchPki, startBenchDockerRegistry, startGantryServe } from './registries.js';
 import type { BenchRegistry } from './registries.js';
 import { checkTargets, isFullRun, updateReadme, writeResults } from './report.js';
+import { runServeCacheBench } from './serve-cache.js';
+import { runSyncBench } from './sync.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScalingRow, ScenarioResult } from './results-model.js';
 import type { Sample } from './stats.js';
 import { REPO, TAG, copyArgv, inspectArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
@@ -41,6 +45,8 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     scaling: { type: 'boolean', default: false },
     embedded: { type: 'boolean', default: false },
+    sync: { type: 'boolean', default: false },
+    'serve-cache': { type: 'boolean', default: false },
     jobs: { type: 'string' },
     'node-flags': { type: 'string' },
   },
@@ -270,7 +276,7 @@ async function main(): Promise<void> {
   };
   const results: BenchResults = {
     date: new Date().toISOString(),
-    set: [flags.quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(flags.embedded ? ['embedded'] : only.size < ALL.length ? ['partial'] : [])].join('-'),
+    set: [flags.quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(flags.sync ? ['sync'] : []), ...(flags['serve-cache'] ? ['cache'] : []), ...(flags.embedded ? ['embedded'] : only.size < ALL.length ? ['partial'] : [])].join('-'),
     machine: machine(),
     runs,
     scenarios: [],
@@ -303,8 +309,15 @@ async function main(): Promise<void> {
     ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
     ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
   ] as const;
-  if (flags.scaling || flags.embedded) {
-    for (const [name, section] of flags.embedded ? sections.slice(1) : sections) {
+  const chosen = [
+    ...(flags.embedded ? sections.slice(1) : flags.scaling ? sections : []),
+    ...(flags.sync ? ([['sync', async () => (results.sync = await runSyncBench({ repos: 50, tags: 20, bytes: MIB, runs: flags.quick ? 1 : 3, workDir: join(scratch, 'sync'), log }))]] as const) : []),
+    ...(flags['serve-cache']
+      ? ([['serve cache', async () => (results.serveCache = await runServeCacheBench({ bytes: mainBytes, layers: 8, runs: flags.quick ? 1 : 3, workDir: join(scratch, 'serve-cache'), log }))]] as const)
+      : []),
+  ];
+  if (chosen.length > 0) {
+    for (const [name, section] of chosen) {
       try {
         await section();
       } catch (err) {
