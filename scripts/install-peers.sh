@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests run against: the CNCF registry
 # (Debian package docker-registry), skopeo, and the containers tools podman, buildah and umoci
-# (the tests use vfs storage and run no container), plus curl, openssl and GNU time for the
-# bench. Idempotent: does nothing when all are there. Makes sure no system service of the
+# (the tests use vfs storage and run no container), chromium for the web view's browser test,
+# plus curl, openssl and GNU time for the bench. Idempotent: does nothing when all are there. Makes sure no system service of the
 # package is left holding port 5000.
 set -euo pipefail
 
@@ -16,6 +16,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # GNU time: the bench reads peak RSS from `/usr/bin/time -v` (bash's `time` keyword has none).
 [ -x /usr/bin/time ] || need+=(time)
+# Headless Chromium for the web view's browser test (test/peers/serve-ui.test.ts, puppeteer-core).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -39,4 +41,4 @@ fi
 if command -v pkill >/dev/null 2>&1; then
   pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml' 2>/dev/null || true
 fi
-echo "install-peers: $(docker-registry --version 2>&1 | head -1); $(skopeo --version); $(podman --version); $(buildah --version | cut -d"(" -f1); $(umoci --version)"
+echo "install-peers: $(docker-registry --version 2>&1 | head -1); $(skopeo --version); $(podman --version); $(buildah --version | cut -d"(" -f1); $(umoci --version); $(/usr/bin/chromium --version 2>/dev/null | head -1)"

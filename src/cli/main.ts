@@ -9,6 +9,7 @@ import { ErrorCode, GantryError } from '../errors.js';
 import { pingCommand } from './commands/ping.js';
 import { loginCommands } from './commands/login.js';
 import { serveCommand } from './commands/serve.js';
+import { serveGcCommand } from './commands/serve-gc.js';
 import { searchCommand } from './commands/search.js';
 import { imageCommands } from './commands/images.js';
 import { registryCommands } from './commands/registry.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   loginCommands(program);
   pingCommand(program);
   serveCommand(program);
+  serveGcCommand(program.commands.find((c) => c.name() === 'serve') as Command);
   const every = (c: Command): Command[] => [c, ...c.commands.flatMap(every)];
   for (const command of every(program)) command.configureOutput({ outputError: (text, write) => write(usageError(command, text)) });
   return program;

@@ -26,6 +26,14 @@ export interface RegistryServeFlags {
   uploadPurgeInterval?: string;
   /** False for `--no-upload-purging`. */
   uploadPurging?: boolean;
+  /** `--metrics`: Prometheus metrics at /metrics on the registry's address. */
+  metrics?: boolean;
+  /** `--metrics-listen HOST:PORT`: metrics (and health) on a separate address instead; implies `--metrics`. */
+  metricsListen?: string;
+  /** `--drain-timeout`: a duration requests in progress get on shutdown. */
+  drainTimeout?: string;
+  /** `--ui`: the web view at /ui/. */
+  ui?: boolean;
   log?: (line: string) => void;
 }
 
@@ -53,12 +61,12 @@ export function parseDuration(flag: string, value: string): number {
 }
 
 /** Parses `--listen`: `HOST:PORT`, `[::1]:PORT`, `:PORT` (default host) or `HOST` (default port). */
-export function parseListen(value: string): { host: string; port: number } {
+export function parseListen(value: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(value.trim());
-  if (!m) throw new ConfigError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`);
+  if (!m) throw new ConfigError(`${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
   const host = m[1] ?? (m[2] || DEFAULT_HOST);
   const port = m[3] === undefined ? DEFAULT_PORT : Number(m[3]);
-  if (port > 65535) throw new ConfigError(`--listen: port ${port} is out of range`);
+  if (port > 65535) throw new ConfigError(`${flag}: port ${port} is out of range`);
   return { host, port };
 }
 
@@ -69,6 +77,14 @@ export async function registryServerOptionsFromCli(flags: RegistryServeFlags): P
     deleteEnabled: flags.deleteEnabled ?? true,
   };
   if (flags.log) options.log = flags.log;
+  if (flags.ui) options.ui = true;
+  if (flags.metricsListen !== undefined) {
+    const listen = parseListen(flags.metricsListen, '--metrics-listen');
+    options.metrics = { listen };
+  } else if (flags.metrics) {
+    options.metrics = true;
+  }
+  if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout', flags.drainTimeout);
   if (flags.uploadPurging === false && (flags.uploadPurgeAge !== undefined || flags.uploadPurgeInterval !== undefined)) {
     throw new ConfigError('--no-upload-purging and --upload-purge-age/--upload-purge-interval contradict each other: choose one');
   }

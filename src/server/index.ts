@@ -27,6 +27,7 @@ export type {
   RegistryTokenIssuer,
   RegistryUploadPurgingOptions,
   RegistryProxyOptions,
+  RegistryMetricsOptions,
   TokenAccess,
 } from './options.js';
 export type { Upstream, UpstreamBlob, UpstreamConnector, UpstreamManifest, UpstreamManifestHead, UpstreamRemote } from './proxy/upstream.js';

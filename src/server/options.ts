@@ -204,6 +204,36 @@ export interface RegistryServerOptions {
   uploadPurging?: RegistryUploadPurgingOptions;
   /** Run as a pull-through cache of another registry. Default: a registry of its own. */
   proxy?: RegistryProxyOptions;
+  /**
+   * Prometheus metrics at `/metrics` (docs/serve-operations.md): `true` serves them on the
+   * registry's own address, behind its auth; `{ listen }` on a separate plain-HTTP address
+   * without auth, as the CNCF registry's debug server. Default: no metrics. `/healthz` and
+   * `/readyz` are served either way.
+   */
+  metrics?: boolean | RegistryMetricsOptions;
+  /**
+   * On `close()`, how long requests in progress may take to finish (while `/readyz` answers 503)
+   * before their connections are cut. Default 0: cut at once.
+   */
+  drainTimeoutMs?: number;
+  /** Serve the web view at `/ui/`, read-only, behind the same auth as the API (docs/serve-ui.md). Default false. */
+  ui?: boolean;
+}
+
+/** Where the metrics are served; see {@link RegistryServerOptions.metrics}. */
+export interface RegistryMetricsOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /**
+   * A separate address for `/metrics`, `/healthz` and `/readyz`, plain HTTP and unauthenticated
+   * (bind it to loopback or an internal network); port 0 picks a free one. Default: the registry's own address.
+   */
+  listen?: {
+    /** Default {@link DEFAULT_HOST}. */
+    host?: string;
+    /** An integer from 0 to 65535. */
+    port: number;
+  };
 }
 
 /** The address the registry binds when `listen.host` is not given: loopback only. */
@@ -250,6 +280,10 @@ export interface ResolvedOptions {
   authThrottle: AuthThrottleLimits | undefined;
   uploadPurging: Required<RegistryUploadPurgingOptions>;
   proxy?: ResolvedProxyOptions;
+  /** Undefined: no metrics. `listen` undefined: on the registry's own address. */
+  metrics?: { listen?: { host: string; port: number } };
+  drainTimeoutMs: number;
+  ui: boolean;
 }
 
 export interface ResolvedProxyOptions {
@@ -373,7 +407,11 @@ export async function resolveOptions(options: RegistryServerOptions): Promise<Re
     .boolean('deleteEnabled')
     .object('authThrottle')
     .object('uploadPurging')
-    .object('proxy');
+    .object('proxy')
+    .check('metrics', (v) => typeof v === 'boolean' || (v !== null && typeof v === 'object'), 'true, false or { enabled, listen }')
+    .integer('drainTimeoutMs', 0, MAX_TIMER_MS)
+    .boolean('ui');
+  const metrics = resolveMetrics(options.metrics);
   checkOptions(WHERE, within('listen', options.listen)).string('listen.host').integer('listen.port', 0, 65535);
   const throttle = options.authThrottle ?? {};
   checkOptions(WHERE, within('authThrottle', throttle))
@@ -421,5 +459,20 @@ export async function resolveOptions(options: RegistryServerOptions): Promise<Re
       intervalMs: purging.intervalMs ?? DEFAULT_UPLOAD_PURGE_INTERVAL_MS,
     },
     ...(proxy ? { proxy } : {}),
+    ...(metrics ? { metrics } : {}),
+    drainTimeoutMs: options.drainTimeoutMs ?? 0,
+    ui: options.ui ?? false,
   };
+}
+
+function resolveMetrics(metrics: RegistryServerOptions['metrics']): ResolvedOptions['metrics'] {
+  if (metrics === undefined || metrics === false) return undefined;
+  if (metrics === true) return {};
+  checkOptions(WHERE, within('metrics', metrics)).boolean('metrics.enabled').object('metrics.listen');
+  if (metrics.enabled === false) return undefined;
+  if (metrics.listen === undefined) return {};
+  const group = within('metrics.listen', metrics.listen);
+  required(group, 'metrics.listen.port', 'a TCP port from 0 to 65535');
+  checkOptions(WHERE, group).string('metrics.listen.host').integer('metrics.listen.port', 0, 65535);
+  return { listen: { host: metrics.listen.host ?? DEFAULT_HOST, port: metrics.listen.port } };
 }

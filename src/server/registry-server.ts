@@ -8,6 +8,9 @@
  * timer removes abandoned upload sessions while the server runs. In proxy mode the handlers read
  * through a pull-through cache of one upstream (proxy/cache.ts), whose client the caller's
  * `proxy.connect` builds.
+ *
+ * Before the router, the request listener answers `/healthz`, `/readyz` and (with `metrics`)
+ * `/metrics` (metrics-http.ts), and counts every request for the metrics (metrics.ts).
  */
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -17,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { createAuthorizer } from './auth.js';
 import { AuthThrottle, OPEN_GUARD } from './auth-throttle.js';
+import type { RegistryMetrics } from './metrics.js';
+import { createOperations } from './metrics-http.js';
 import { resolveOptions, type RegistryServerOptions, type ResolvedProxyOptions } from './options.js';
 import { PullThroughCache } from './proxy/cache.js';
 import { createRouter } from './router.js';
@@ -32,6 +37,8 @@ export interface RegistryServer {
   readonly host: string;
   /** The bound port (the real one when `listen.port` was 0). */
   readonly port: number;
+  /** `http://host:port` of the separate metrics listener (`metrics.listen`); undefined without one. */
+  readonly metricsUrl: string | undefined;
   /** @internal The storage behind it (tests look inside). */
   readonly storage: Storage;
   /** Stops accepting connections, closes idle and active ones, and releases storage. */
@@ -60,13 +67,17 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
   const guard = resolved.authThrottle ? new AuthThrottle(resolved.authThrottle) : OPEN_GUARD;
   let proxy: ProxyMode | undefined;
   let router: ReturnType<typeof createRouter>;
+  let authorizer: Awaited<ReturnType<typeof createAuthorizer>>;
+  // Loaded only with metrics: prom-client is the largest module here, and most servers do without it.
+  const metrics = resolved.metrics ? new (await import('./metrics.js')).RegistryMetrics(storage, resolved.proxy !== undefined) : undefined;
   try {
-    const authorizer = await createAuthorizer(auth, () => `${url}/token`, guard);
-    if (resolved.proxy) proxy = await startProxyMode(resolved.proxy, storage, resolved.log);
+    authorizer = await createAuthorizer(auth, () => `${url}/token`, guard);
+    if (resolved.proxy) proxy = await startProxyMode(resolved.proxy, storage, resolved.log, metrics);
     router = createRouter({
       storage,
       authorizer,
       deleteEnabled: resolved.deleteEnabled,
+      ui: resolved.ui,
       ...(resolved.log ? { log: resolved.log } : {}),
       ...(auth.type === 'token' && auth.realm === undefined ? { tokenEndpoint: (req, res) => auth.issuer.handle(req, res, guard) } : {}),
       ...(proxy ? { cache: proxy.cache } : {}),
@@ -76,6 +87,15 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
     throw err;
   }
 
+  let stopping = false;
+  const separateMetrics = resolved.metrics?.listen;
+  const operationsOptions = { storage, closing: () => stopping };
+  const operations = createOperations({ ...operationsOptions, ...(metrics && !separateMetrics ? { metrics } : {}) }, authorizer);
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (!operations(req, res)) router(req, res);
+  };
+  const listener = metrics ? (req: http.IncomingMessage, res: http.ServerResponse) => metrics.observe(req, res, () => answer(req, res)) : answer;
+
   // Large uploads take as long as they take: no whole-request timeout, only a headers one.
   const serverOptions = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, headersTimeout: 60_000 };
   const server = resolved.tls
@@ -84,25 +104,22 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
         cert: resolved.tls.cert,
         key: resolved.tls.key,
         ...(resolved.tls.clientCa ? { ca: resolved.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
-      }, router)
-    : http.createServer(serverOptions, router);
+      }, listener)
+    : http.createServer(serverOptions, listener);
+  // The metrics listener: plain HTTP, no auth (see metrics-http.ts); /healthz and /readyz too.
+  const metricsServer = separateMetrics && metrics ? http.createServer(serverOptions, openOperations(createOperations({ ...operationsOptions, metrics }))) : undefined;
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(resolved.port, resolved.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, resolved.port, resolved.host);
+    if (metricsServer && separateMetrics) await listen(metricsServer, separateMetrics.port, separateMetrics.host);
   } catch (err) {
+    await closeServer(server, 0);
     await proxy?.close();
     await storage.close();
     throw err;
   }
+  url = urlOf(server, resolved.tls ? 'https' : 'http');
   const address = server.address() as AddressInfo;
-  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  url = `${resolved.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
 
   const purge = purging.enabled ? startUploadPurging(storage, purging.ageMs, purging.intervalMs, resolved.log) : undefined;
 
@@ -111,17 +128,64 @@ export async function createRegistryServer(options: RegistryServerOptions = {}):
     url,
     host: address.address,
     port: address.port,
+    metricsUrl: metricsServer ? urlOf(metricsServer, 'http') : undefined,
     storage,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })
+      stopping = true;
+      closing ??= closeServer(server, resolved.drainTimeoutMs)
         .then(() => purge?.stop())
         .then(() => proxy?.close())
+        .then(() => (metricsServer ? closeServer(metricsServer, 0) : undefined))
         .then(() => storage.close());
       return closing;
     },
+  };
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function urlOf(server: http.Server, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${hostForUrl}:${address.port}`;
+}
+
+/**
+ * Stops accepting connections; requests in progress get `drainMs` to finish (idle keep-alive
+ * connections close at once), then every connection is cut. Resolves when the server is closed.
+ */
+function closeServer(server: http.Server, drainMs: number): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (drainMs > 0) {
+      server.closeIdleConnections();
+      timer = setTimeout(() => server.closeAllConnections(), drainMs);
+      timer.unref();
+    } else {
+      server.closeAllConnections();
+    }
+  });
+}
+
+/** The metrics listener's request listener: the operations endpoints, 404 for anything else. */
+function openOperations(operations: ReturnType<typeof createOperations>): http.RequestListener {
+  return (req, res) => {
+    if (operations(req, res)) return;
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 9 });
+    res.end('not found');
   };
 }
 
@@ -139,7 +203,7 @@ const STORAGE_SPOOL = 'proxy-spool';
  * own: a new one under `spoolDir`, `<storage>/proxy-spool` (whose leftovers a crash left are
  * removed now) or the system's temporary directory.
  */
-async function startProxyMode(options: ResolvedProxyOptions, storage: Storage, log: ((line: string) => void) | undefined): Promise<ProxyMode> {
+async function startProxyMode(options: ResolvedProxyOptions, storage: Storage, log: ((line: string) => void) | undefined, metrics: RegistryMetrics | undefined): Promise<ProxyMode> {
   let base = options.spoolDir;
   if (base === undefined && storage.location !== 'memory') {
     base = join(resolvePath(storage.location), STORAGE_SPOOL);
@@ -155,7 +219,9 @@ async function startProxyMode(options: ResolvedProxyOptions, storage: Storage, l
     await rm(spoolDir, { recursive: true, force: true });
     throw err;
   }
+  if (metrics) upstream = metrics.countUpstream(upstream);
   const cache = new PullThroughCache({ storage, upstream, tagTtlMs: options.tagTtlMs, spoolDir, ...(log ? { log } : {}) });
+  if (metrics) metrics.countCacheJoins(cache);
   let closing: Promise<void> | undefined;
   return {
     cache,

@@ -10,6 +10,7 @@
  *   /v2/<name>/blobs/<digest>             blobs
  *   /v2/<name>/tags/list                  tags
  *   /v2/<name>/referrers/<digest>         referrers
+ *   /ui/…                                 the web view, with `ui` (ui/ui-route.ts)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REMOTE_NAME_RE } from '../ref/grammar.js';
@@ -26,6 +27,7 @@ import { send, sendError, sendJson } from './http.js';
 import type { PullThroughCache } from './proxy/cache.js';
 import { pushRefused } from './proxy/errors.js';
 import type { Storage } from './storage/types.js';
+import { createUiRoute, isUiPath } from './ui/ui-route.js';
 
 const NAME_MAX = 255;
 
@@ -58,6 +60,11 @@ export interface RouterOptions {
    * as the CNCF registry's proxy does.
    */
   cache?: PullThroughCache;
+  /**
+   * Serves the web view at `/ui/` (`gantry serve --ui`), read-only, behind `authorizer` as the
+   * API is (docs/serve-ui.md). Default false: `/ui/` is a 404 like any unknown path.
+   */
+  ui?: boolean;
 }
 
 function scopeFor(method: string, name: string): Scope {
@@ -69,6 +76,7 @@ function scopeFor(method: string, name: string): Scope {
 export function createRouter(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { storage, authorizer, deleteEnabled, log, tokenEndpoint, cache } = options;
   const ROUTES = routes(cache);
+  const ui = options.ui ? createUiRoute({ authorizer }) : undefined;
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -82,6 +90,7 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
       await tokenEndpoint(req, res);
       return;
     }
+    if (ui && isUiPath(path)) return ui(req, res, path);
     if (path === '/v2' || path === '/v2/') {
       await authorizer.authorize(req, undefined);
       return sendJson(res, 200, {});

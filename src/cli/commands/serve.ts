@@ -2,12 +2,14 @@
  * `gantry serve`: the embedded registry on the command line. Runs until SIGINT/SIGTERM,
  * logging one line per request on stderr (secrets redacted by the server). With
  * `--proxy-remote URL` it is a pull-through cache of that registry, reached with gantry's
- * client (`connectUpstream`), which this command hands to the server.
+ * client (`connectUpstream`), which this command hands to the server. `--config FILE` reads
+ * the same flags from a YAML file (src/server/config-file.ts); a flag given here overrides it.
  */
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../../errors.js';
 import { DEFAULT_UPLOAD_PURGE_AGE_MS, DEFAULT_UPLOAD_PURGE_INTERVAL_MS, createRegistryServer, type RegistryServerOptions } from '../../server/index.js';
 import { parseDuration, registryServerOptionsFromCli, type RegistryServeFlags } from '../../server/cli-options.js';
+import { loadServeConfig, type ServeConfigFlags } from '../../server/config-file.js';
 import { connectUpstream } from '../../upstream/connect-upstream.js';
 
 interface ProxyFlags {
@@ -37,12 +39,46 @@ function proxyOptions(flags: ProxyFlags): RegistryServerOptions['proxy'] {
 
 const hours = (ms: number): string => `${ms / 3_600_000}h`;
 
+type ServeFlags = ServeConfigFlags & { config?: string };
+
+/** The flags given on the command line (not commander's defaults) over the config file's. */
+async function mergedFlags(flags: ServeFlags, command: Command): Promise<ServeConfigFlags> {
+  const fromFile = flags.config !== undefined ? await loadServeConfig(flags.config) : {};
+  const given: ServeConfigFlags = Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'config' && command.getOptionValueSource(k) === 'cli'));
+  // Choices that exclude each other: the command line's replaces the file's, rather than contradicting it.
+  const replaces = (keys: ReadonlyArray<keyof ServeConfigFlags>, over: ReadonlyArray<keyof ServeConfigFlags> = keys): void => {
+    if (keys.some((k) => given[k] !== undefined)) for (const k of over) delete fromFile[k];
+  };
+  replaces(['htpasswd', 'tokenConfig', 'tokenRealm']);
+  replaces(['uploadPurging'], ['uploadPurgeAge', 'uploadPurgeInterval']);
+  replaces(['uploadPurgeAge', 'uploadPurgeInterval'], ['uploadPurging']);
+  return { delete: true, ...fromFile, ...given };
+}
+
+/**
+ * The server options of a `gantry serve` command line: its `--config` file under the flags
+ * given. Exported for the table test of config keys against flags (test/unit/serve-config.test.ts).
+ */
+export async function serveOptions(cliFlags: ServeFlags, command: Command): Promise<RegistryServerOptions> {
+  const flags = await mergedFlags(cliFlags, command);
+  const { proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl, delete: del, quiet, ...serveFlags } = flags;
+  const proxy = proxyOptions({ proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl });
+  const options = await registryServerOptionsFromCli({
+    ...(serveFlags as RegistryServeFlags),
+    deleteEnabled: del !== false,
+    ...(quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
+  });
+  if (proxy) options.proxy = proxy;
+  return options;
+}
+
 export function serveCommand(program: Command): void {
   program
     .command('serve')
     .description('run the embedded OCI registry')
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5000')
-    .option('--storage <dir|memory>', 'storage directory, or "memory"', './gantry-registry')
+    .option('--config <file>', 'read these flags from a YAML file (docs/serve-operations.md); flags given here override it')
+    .option('--listen <host:port>', 'address to listen on (default: "127.0.0.1:5000")')
+    .option('--storage <dir|memory>', 'storage directory, or "memory" (default: "./gantry-registry")')
     .option('--tls-cert <file>', 'serve https with this certificate (PEM)')
     .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
     .option('--client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
@@ -57,19 +93,18 @@ export function serveCommand(program: Command): void {
     .option('--proxy-username <user>', 'the user name at the upstream (default: anonymous)')
     .option('--proxy-password-file <file>', 'a file holding the password or token at the upstream')
     .option('--proxy-ttl <duration>', 'serve a cached tag this long before checking it upstream again: 10m, 30s, 1h (default: 10m)')
+.option('--metrics', 'Prometheus metrics at /metrics, behind the registry\'s auth (/healthz and /readyz are always served)')
+    .option('--metrics-listen <host:port>', 'serve /metrics (and /healthz, /readyz) on this separate address instead, plain http without auth; implies --metrics')
+    .option('--drain-timeout <duration>', 'on SIGINT/SIGTERM, let requests in progress finish this long (/readyz answers 503 meanwhile): 10s, 1m (default: 0)')
+    .option('--ui', 'serve the web view at /ui/, behind the same auth as the API')
     .option('--quiet', 'no request log (the "listening on" line, with the URL, still prints: it is what a script reads)')
-    .action(async (flags: RegistryServeFlags & ProxyFlags & { delete?: boolean; quiet?: boolean }) => {
-      const { proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl, ...serveFlags } = flags;
-      const proxy = proxyOptions({ proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl });
-      const options = await registryServerOptionsFromCli({
-        ...serveFlags,
-        deleteEnabled: flags.delete !== false,
-        ...(flags.quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
-      });
-      if (proxy) options.proxy = proxy;
+    .action(async (cliFlags: ServeFlags, command: Command) => {
+      const options = await serveOptions(cliFlags, command);
+      const proxy = options.proxy;
       const server = await createRegistryServer(options);
       const mode = proxy ? `, pull-through cache of ${new URL(proxy.remoteUrl).origin}` : '';
-      process.stdout.write(`gantry registry listening on ${server.url} (storage: ${flags.storage}${mode})\n`);
+      const metrics = server.metricsUrl ? `; metrics on ${server.metricsUrl}/metrics` : options.metrics ? `; metrics on ${server.url}/metrics` : '';
+      process.stdout.write(`gantry registry listening on ${server.url} (storage: ${options.storage}${mode}${metrics})\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
