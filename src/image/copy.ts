@@ -169,7 +169,8 @@ export interface CopyOptions {
    * a platform image): the manifests whose `subject` is one of them (the referrers API, else the
    * `sha256-<hex>` tag index; in an OCI layout, its `index.json` entries) and cosign's
    * `sha256-<hex>.sig`, `.att`, `.sbom` tags, which keep their tag. With `platform`, the
-   * referrers of the chosen platform's image only (as regctl). A docker archive cannot hold
+   * referrers of the chosen platform's image and of the index it was chosen from (the index
+   * itself is not copied). A docker archive cannot hold
    * referrers: such a destination fails with USAGE before any manifest is read. A copy that would
    * convert a manifest that has referrers to OCI's format (new digest) fails the same way:
    * add `preserveDigests`. See docs/referrers.md. Default false.
@@ -252,6 +253,8 @@ export function checkCopyOptions(where: string, options: CopyOptions | undefined
 
 interface Plan {
   top: RawManifest;
+  /** With `platform`: the digest of the index the image was chosen from (not copied; its referrers are). */
+  index?: Digest;
   /** Child manifests of an index, in document order. */
   children: { raw: RawManifest; platform?: string }[];
   blobs: Descriptor[];
@@ -272,7 +275,11 @@ async function readManifest(source: ImageSource, digest?: Digest): Promise<Manif
 
 async function plan(source: ImageSource, platform: Platform | undefined): Promise<Plan> {
   let top = await readManifest(source);
-  if (top.kind === 'index' && platform) top = await readManifest(source, selectManifest(top, platform).digest);
+  let index: Digest | undefined;
+  if (top.kind === 'index' && platform) {
+    index = top.digest;
+    top = await readManifest(source, selectManifest(top, platform).digest);
+  }
   if (top.kind === 'schema1') {
     throw new GantryError(ErrorCode.INVALID_RESPONSE, `${source.name}: Docker schema 1 manifests cannot be copied (convert the image to schema 2 first)`);
   }
@@ -287,7 +294,7 @@ async function plan(source: ImageSource, platform: Platform | undefined): Promis
       children.push({ raw: toRaw(child), ...(desc.platform ? { platform: formatPlatform(desc.platform) } : {}) });
     }
   }
-  return { top: toRaw(top), children, blobs: [...blobs.values()] };
+  return { top: toRaw(top), children, blobs: [...blobs.values()], ...(index ? { index } : {}) };
 }
 
 /**
@@ -403,9 +410,13 @@ async function streamBlob(source: ImageSource, destination: ImageDestination, de
   }
 }
 
-/** The manifests whose referrers are copied: the top one and, for an index, its children (the source's digests). */
+/**
+ * The manifests whose referrers are copied: the top one and, for an index, its children (the
+ * source's digests); with `platform`, also the index the image was chosen from (a signature of
+ * the whole index still vouches for the image taken from it).
+ */
 function referrerRoots(p: Plan): Digest[] {
-  return [p.top.digest, ...p.children.map((c) => c.raw.digest)];
+  return [p.top.digest, ...p.children.map((c) => c.raw.digest), ...(p.index ? [p.index] : [])];
 }
 
 /**
@@ -450,7 +461,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     throw new GantryError(ErrorCode.USAGE, `${destination.name}: this destination cannot keep the manifest's bytes (a docker archive stores no manifest): drop --preserve-digests, or copy to a registry, oci: or oci-archive:`);
   }
   const p: Plan & { convertedFrom?: string } = format === 'oci' && !options.preserveDigests ? toOci(read, source.name) : read;
-  // The referrers of what is copied: with --platform, the chosen image's only (regctl's rule).
+  // The referrers of what is copied; with --platform, the chosen image's and the index's.
   const attached = options.referrers ? await planReferrers(source, referrerRoots(read), options.signal ? { signal: options.signal } : {}) : [];
   checkNotConverted(read, p, attached, destination);
   const referrerBlobs = distinctBlobs(...attached.map((r) => r.blobs));

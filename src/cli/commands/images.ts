@@ -47,7 +47,7 @@ function addCopyFlags(cmd: Command): Command {
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-platform image')
     .addOption(new Option('--jobs <n>', 'blobs copied at once').argParser(parseJobs))
     .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:")
-    .option('--referrers', "also copy the referrers of every manifest copied (signatures, SBOMs, attestations; cosign's sha256-<hex>.sig/.att/.sbom tags), recursively; with --platform, the chosen image's; refused for docker-archive:");
+    .option('--referrers', "also copy the referrers of every manifest copied (signatures, SBOMs, attestations; cosign's sha256-<hex>.sig/.att/.sbom tags), recursively; with --platform, the chosen image's and the index's; refused for docker-archive:");
   return addOutputFlags(withCopy, {
     quiet: 'no progress and no summary: print only the digest written',
     json: '{ source, destination, digest, mediaType, convertedFrom?, upToDate, manifests, blobs: { total, copied, existed, mounted }, bytes, referrers? (with --referrers) }, and no progress',
