@@ -103,6 +103,31 @@ export function parseCreds(flag: string, value: string): { username: string; pas
   return { username: value.slice(0, i), password: value.slice(i + 1) };
 }
 
+/** The flags of a command with a source and a destination registry (`copy`, `sync`). */
+export interface TwoSidedFlags {
+  srcTlsVerify?: boolean;
+  destTlsVerify?: boolean;
+  srcCreds?: string;
+  destCreds?: string;
+  srcAuthfile?: string;
+  destAuthfile?: string;
+  srcCertDir?: string;
+  destCertDir?: string;
+}
+
+/** Adds `--src-…` / `--dest-…` for TLS verification, credentials, auth file and cert folder (skopeo's spellings). */
+export function addTwoSidedFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--src-tls-verify [bool]', '--tls-verify for the source only').argParser(parseBool('--src-tls-verify')))
+    .addOption(new Option('--dest-tls-verify [bool]', '--tls-verify for the destination only').argParser(parseBool('--dest-tls-verify')))
+    .option('--src-creds <user:pass>', 'credentials for the source registry')
+    .option('--dest-creds <user:pass>', 'credentials for the destination registry')
+    .option('--src-authfile <file>', '--authfile for the source only')
+    .option('--dest-authfile <file>', '--authfile for the destination only')
+    .option('--src-cert-dir <dir>', "the source registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
+    .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder");
+}
+
 /** One side's overrides of the shared flags (`copy --src-…` / `--dest-…`). */
 export interface SideFlags {
   tlsVerify?: boolean;

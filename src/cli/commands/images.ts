@@ -8,19 +8,11 @@ import { copy } from '../../image/transports.js';
 import { Reference } from '../../ref/reference.js';
 import type { CopyResult } from '../../image/copy.js';
 import { formatBytes, progressRenderer } from '../progress.js';
-import { accessOptions, addRegistryFlags, parseBool, type RegistryFlags, type SideFlags } from '../options.js';
+import { accessOptions, addRegistryFlags, addTwoSidedFlags, type RegistryFlags, type SideFlags, type TwoSidedFlags } from '../options.js';
 import { addOutputFlags, printJson } from './output.js';
 import { registryOf, withFlagHints, type RegistrySide } from './hints.js';
 
-interface CopyFlags extends RegistryFlags {
-  srcTlsVerify?: boolean;
-  destTlsVerify?: boolean;
-  srcCreds?: string;
-  destCreds?: string;
-  srcAuthfile?: string;
-  destAuthfile?: string;
-  srcCertDir?: string;
-  destCertDir?: string;
+interface CopyFlags extends RegistryFlags, TwoSidedFlags {
   platform?: string;
   jobs?: number;
   quiet?: boolean;
@@ -35,15 +27,7 @@ function parseJobs(value: string): number {
 }
 
 function addCopyFlags(cmd: Command): Command {
-  const withCopy = addRegistryFlags(cmd)
-    .addOption(new Option('--src-tls-verify [bool]', '--tls-verify for the source only').argParser(parseBool('--src-tls-verify')))
-    .addOption(new Option('--dest-tls-verify [bool]', '--tls-verify for the destination only').argParser(parseBool('--dest-tls-verify')))
-    .option('--src-creds <user:pass>', 'credentials for the source registry')
-    .option('--dest-creds <user:pass>', 'credentials for the destination registry')
-    .option('--src-authfile <file>', '--authfile for the source only')
-    .option('--dest-authfile <file>', '--authfile for the destination only')
-    .option('--src-cert-dir <dir>', "the source registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
-    .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (ca.crt/*.crt, *.cert + *.key), instead of its certs.d folder")
+  const withCopy = addTwoSidedFlags(addRegistryFlags(cmd))
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-platform image')
     .addOption(new Option('--jobs <n>', 'blobs copied at once').argParser(parseJobs))
     .option('--preserve-digests', "keep every manifest's bytes: a Docker-format image stays Docker's in oci: and oci-archive: (only gantry and crane read that); refused for docker-archive:")

@@ -11,21 +11,13 @@ import { DOMAIN_RE } from '../../ref/grammar.js';
 import { parseRepository, Reference } from '../../ref/reference.js';
 import { parseShard, readSyncConfig, sync, type SyncConfig, type SyncDestination, type SyncItem, type SyncReport, type SyncSource, type SyncTagFilter } from '../../sync/index.js';
 import { formatBytes } from '../progress.js';
-import { accessOptions, addRegistryFlags, parseBool, parseCreds, type RegistryFlags } from '../options.js';
+import { accessOptions, addRegistryFlags, addTwoSidedFlags, parseCreds, type RegistryFlags, type TwoSidedFlags } from '../options.js';
 import { addOutputFlags, printJson } from './output.js';
 import { sharedSide, withFlagHints, type RegistrySide } from './hints.js';
 
-interface SyncFlags extends RegistryFlags {
+interface SyncFlags extends RegistryFlags, TwoSidedFlags {
   src?: string;
   dest?: string;
-  srcTlsVerify?: boolean;
-  destTlsVerify?: boolean;
-  srcCreds?: string;
-  destCreds?: string;
-  srcAuthfile?: string;
-  destAuthfile?: string;
-  srcCertDir?: string;
-  destCertDir?: string;
   include?: string[];
   exclude?: string[];
   tagRegex?: string;
@@ -217,18 +209,10 @@ async function runSync(file: string | undefined, flags: SyncFlags): Promise<void
 
 /** Registers `gantry sync` on `program`. */
 export function syncCommands(program: Command): void {
-  const cmd = addRegistryFlags(program.command('sync').argument('[config]', 'a YAML sync configuration (see docs/sync.md); or use --src and --dest'))
+  const cmd = addTwoSidedFlags(addRegistryFlags(program.command('sync').argument('[config]', 'a YAML sync configuration (see docs/sync.md); or use --src and --dest'))
     .description('mirror repositories between registries: one HEAD per tag and side when nothing changed')
     .option('--src <source>', 'one-off: a registry (its whole catalog), a repository (every tag) or one REPO:TAG')
-    .option('--dest <registry[/prefix]>', 'one-off: where the repositories go (each under the prefix, its path kept)')
-    .addOption(new Option('--src-tls-verify [bool]', '--tls-verify for the source only').argParser(parseBool('--src-tls-verify')))
-    .addOption(new Option('--dest-tls-verify [bool]', '--tls-verify for the destination only').argParser(parseBool('--dest-tls-verify')))
-    .option('--src-creds <user:pass>', 'credentials for the source registry')
-    .option('--dest-creds <user:pass>', 'credentials for the destination registry')
-    .option('--src-authfile <file>', '--authfile for the source only')
-    .option('--dest-authfile <file>', '--authfile for the destination only')
-    .option('--src-cert-dir <dir>', "the source registry's TLS folder (*.crt, *.cert + *.key)")
-    .option('--dest-cert-dir <dir>', "the destination registry's TLS folder (*.crt, *.cert + *.key)")
+    .option('--dest <registry[/prefix]>', 'one-off: where the repositories go (each under the prefix, its path kept)'))
     .option('--include <pattern>', 'with a registry as --src: repositories to keep, a glob (team/*, **) or /regex/ (repeatable)', collect)
     .option('--exclude <pattern>', 'with a registry as --src: repositories to drop (repeatable)', collect)
     .option('--tag-regex <regex>', 'keep tags this regular expression matches')
