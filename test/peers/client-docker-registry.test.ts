@@ -4,7 +4,7 @@
  * chunked uploads, a cross-repository mount, manifests by tag and digest (OCI and Docker
  * schema 2, index and manifest list with platform selection), deletes, the catalog over
  * several pages, tags, referrers through the tag schema (2.8 has no referrers API), Docker's
- * pull messages, and a 200 MiB blob streamed up and down with flat memory.
+ * pull messages, and a 400 MiB blob streamed up and down with flat memory.
  *
  * distribution 2.8 ignores `n` on tag lists (pagination came in v3), so tag pagination over
  * pages is tested against the embedded registry (test/integration/client-registry.test.ts);
@@ -212,9 +212,11 @@ for (const mode of ['plain', 'tls'] as const) {
       });
     });
 
-    test('a 200 MiB blob streamed up and down with memory far below its size', async (t) => {
+    test('a 400 MiB blob streamed up and down with memory far below its size', async (t) => {
       if (!requirePeer(t, 'docker-registry')) return;
-      const size = 200 * MiB;
+      // Large enough that holding it would show far above the allocator's own noise: RSS growth
+      // for a 200 MiB round trip varied from 14 to 84 MiB between runs on Node 24, whatever the code.
+      const size = 400 * MiB;
       const seed = mode === 'tls' ? 12 : 13;
       const desc = { digest: await prngDigest(size, seed), size };
       const repo = client.repository('big/app');
@@ -234,8 +236,8 @@ for (const mode of ['plain', 'tls'] as const) {
       }
       peak = Math.max(peak, process.memoryUsage().rss);
       const growth = (peak - baseline) / MiB;
-      t.diagnostic(`rss growth during the 200 MiB round trip: ${growth.toFixed(1)} MiB`);
-      assert.ok(growth < 64, `rss grew by ${growth.toFixed(1)} MiB`);
+      t.diagnostic(`rss growth during the 400 MiB round trip: ${growth.toFixed(1)} MiB`);
+      assert.ok(growth < 128, `rss grew by ${growth.toFixed(1)} MiB`);
     });
   });
 }
