@@ -17,10 +17,7 @@
  *   node --import tsx bench/sync.ts --small             # 5 × 4 × 64 KiB: a quick check
  *   node --import tsx bench/sync.ts --repos 10 --tags 10 --size 262144 --runs 3
  *
- * gantry runs as `gantry sync` when the built CLI has the command; until src/cli/main.ts
- * registers it, as a CLI bundled here the way scripts/bundle-cli.mjs bundles gantry's (esbuild,
- * one file, the same undici shim and V8 flag) around `syncCommands`, so its start-up is the
- * CLI's. Results go to
+ * gantry runs as the built CLI's `gantry sync` (npm run build first). Results go to
  * bench/work/results/sync-<date>.json and a table on stdout. `runSyncBench()` is the same,
  * for bench/run.ts to call.
  */
@@ -83,7 +80,6 @@ export interface SyncBenchRow extends Measurement {
 export interface SyncBenchResult {
   readonly date: string;
   readonly shape: { readonly repos: number; readonly tags: number; readonly bytes: number };
-  readonly gantryMode: 'cli' | 'stand-in';
   readonly rows: readonly SyncBenchRow[];
   readonly checks: readonly { readonly target: string; readonly measured: string; readonly met: boolean }[];
   readonly notes: readonly string[];
@@ -139,49 +135,7 @@ function cliHasSync(): boolean {
   }
 }
 
-/** The entry of the stand-in CLI: gantry's entry.ts with only `sync` registered. */
-const STAND_IN_ENTRY = `
-import { setFlagsFromString } from 'node:v8';
-import { Command, CommanderError } from 'commander';
-import { syncCommands } from './src/cli/commands/sync.ts';
-setFlagsFromString('--liftoff-only');
-const program = new Command('gantry').exitOverride();
-syncCommands(program);
-let code = 0;
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  code = err instanceof CommanderError ? 2 : 1;
-  if (!(err instanceof CommanderError)) process.stderr.write('gantry: ' + (err instanceof Error ? err.message : String(err)) + '\\n');
-}
-await new Promise((r) => (process.stdout.writableLength === 0 ? r() : process.stdout.once('drain', r)));
-process.exit(code);
-`;
-
-/** Bundles the stand-in CLI into `file` (esbuild, as scripts/bundle-cli.mjs does). */
-async function bundleStandIn(file: string): Promise<void> {
-  const { build } = await import('esbuild');
-  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  await build({
-    stdin: { contents: STAND_IN_ENTRY, resolveDir: ROOT, sourcefile: 'sync-entry.ts', loader: 'ts' },
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    minify: true,
-    keepNames: true,
-    logLevel: 'warning',
-    plugins: [
-      { name: 'undici-lite', setup: (b) => void b.onResolve({ filter: /^undici$/ }, () => ({ path: join(ROOT, 'scripts', 'undici-cli.cjs') })) },
-      // version.ts reads ../package.json beside itself; the stand-in lives elsewhere, so it gets the value.
-      { name: 'version', setup: (b) => void b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};`, loader: 'ts' })) },
-    ],
-    banner: { js: "import { createRequire as __gantryRequire } from 'node:module'; const require = __gantryRequire(import.meta.url);" },
-  });
-}
-
-/** gantry's command line (the CLI, or the stand-in bundle); the report goes to `reportFile`. */
+/** gantry's command line; the report goes to `reportFile`. */
 function gantryArgv(cli: string, configFile: string, reportFile: string): string[] {
   return ['bash', '-c', `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} sync ${JSON.stringify(configFile)} --json > ${JSON.stringify(reportFile)}`];
 }
@@ -247,10 +201,8 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
     );
     const skopeoConfig = join(o.workDir, 'skopeo-sync.yaml');
     writeFileSync(skopeoConfig, [`${src!.host}:`, '  tls-verify: false', '  images:', ...repos.map((r) => `    ${r}: []`), ''].join('\n'));
-    const mode = cliHasSync() ? 'cli' : 'stand-in';
-    const cli = mode === 'cli' ? join(ROOT, 'bin', 'gantry.js') : join(o.workDir, 'gantry-sync.mjs');
-    if (mode === 'stand-in') await bundleStandIn(cli);
-    o.log(`gantry runs as ${mode === 'cli' ? 'gantry sync' : 'a bundled stand-in CLI with only sync (src/cli/main.ts does not register it yet)'}`);
+    if (!cliHasSync()) throw new Error(`${join(ROOT, 'bin', 'gantry.js')} has no sync command: run npm run build first`);
+    const cli = join(ROOT, 'bin', 'gantry.js');
     const rows: SyncBenchRow[] = [];
     const reportFile = join(o.workDir, 'gantry-report.json');
     const once = async (phase: SyncPhase, run: number, tool: 'gantry' | 'skopeo'): Promise<void> => {
@@ -301,7 +253,7 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
         met: heads <= SYNC_REQUEST_TARGET,
       });
     }
-    return { date: new Date().toISOString(), shape: { repos: o.repos, tags: o.tags, bytes: o.bytes }, gantryMode: mode, rows, checks, notes };
+    return { date: new Date().toISOString(), shape: { repos: o.repos, tags: o.tags, bytes: o.bytes }, rows, checks, notes };
   } finally {
     await Promise.allSettled(started.map((r) => r.stop()));
   }
