@@ -54,13 +54,21 @@ function basicRegistry(onAuthorized: Script): void {
 }
 
 describe('credentials stay with the origin they belong to', () => {
-  for (const via of ['credentials', 'authFile'] as const) {
-  test(`a storage host that answers 401 with a foreign realm gets no credentials, and neither does the realm (${via === 'authFile' ? 'credentials from an auth.json, --authfile' : 'credentials given'})`, async () => {
+  const VIA = {
+    credentials: 'credentials given',
+    authFile: 'credentials from an auth.json, --authfile',
+    repositoryKey: "an auth.json repository key (host/app) beside a host key with another password",
+  } as const;
+  // The host key's password, which the registry refuses: only the repository key's may reach it.
+  const DECOY = Buffer.from(`${USER}:host-key-password`).toString('base64');
+  for (const via of ['credentials', 'authFile', 'repositoryKey'] as const) {
+  test(`a storage host that answers 401 with a foreign realm gets no credentials, and neither does the realm (${VIA[via]})`, async () => {
     reset();
     const authDir = mkdtempSync(join(tmpdir(), 'gantry-origins-authfile-'));
     const authFile = join(authDir, 'auth.json');
-    writeFileSync(authFile, JSON.stringify({ auths: { [a.host]: { auth: BASIC.slice('Basic '.length) } } }), { mode: 0o600 });
-    const access = via === 'authFile' ? { authFile } : { credentials: { username: USER, password: PASSWORD } };
+    const auths = via === 'repositoryKey' ? { [a.host]: { auth: DECOY }, [`${a.host}/app`]: { auth: BASIC.slice('Basic '.length) } } : { [a.host]: { auth: BASIC.slice('Basic '.length) } };
+    writeFileSync(authFile, JSON.stringify({ auths }), { mode: 0o600 });
+    const access = via === 'credentials' ? { credentials: { username: USER, password: PASSWORD } } : { authFile };
     basicRegistry((req, res) => redirectTo(res, `${b.origin}${req.url}`));
     b.script = (req, res) => {
       if (req.headers.authorization === 'Bearer anonymous-token') return void res.writeHead(200, { 'content-length': String(BLOB.length) }).end(BLOB);
@@ -81,6 +89,7 @@ describe('credentials stay with the origin they belong to', () => {
     for (const h of [b, c]) {
       assert.ok(h.received.length > 0, `${h.host} was asked`);
       assert.ok(!h.allHeaderText().includes(BASIC.slice(6)), `${h.host} received the registry's credentials`);
+      assert.ok(!h.allHeaderText().includes(DECOY), `${h.host} received the host key's credentials`);
     }
     // The realm was asked anonymously: no Authorization at all, and no account.
     assert.ok(c.received.every((r) => r.headers.authorization === undefined && !r.url.includes('account=')), JSON.stringify(c.received));
