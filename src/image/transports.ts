@@ -176,21 +176,9 @@ async function openRegistrySource(reference: Reference, access: RegistryAccessOp
     });
     if (registry === undefined) continue;
     if (!last) {
-      // Does this mirror have the image? A HEAD, which Docker Hub does not count against the rate limit.
-      const found = await registry.client
-        .repositoryClient(source.reference)
-        .headManifest(source.reference, { accept: ACCEPT_MANIFESTS })
-        .then((head) => (head === undefined ? 'not found' : undefined))
-        .catch((err: unknown) => {
-          if (!(err instanceof GantryError) || err.code === ErrorCode.ABORTED) throw err;
-          return err.message;
-        })
-        .catch(async (err: unknown) => {
-          await registry.close();
-          throw err;
-        });
-      if (found !== undefined) {
-        failures.push(`${source.reference.familiar()}: ${found}`);
+      const missing = await mirrorLacks(registry, source.reference);
+      if (missing !== undefined) {
+        failures.push(`${source.reference.familiar()}: ${missing}`);
         await registry.close();
         continue;
       }
@@ -200,6 +188,22 @@ async function openRegistrySource(reference: Reference, access: RegistryAccessOp
     return { value, registry, close: () => registry.close() };
   }
   throw new GantryError(ErrorCode.NO_ENDPOINT, `${reference.familiar()}: no pull source`);
+}
+
+/**
+ * Why a mirror cannot serve `reference` (`not found`, or its error), or undefined when it has
+ * it. One HEAD, which Docker Hub does not count against the rate limit. An abort, or a failure
+ * that is not gantry's, closes the connection and is thrown.
+ */
+async function mirrorLacks(registry: ConnectedRegistry, reference: Reference): Promise<string | undefined> {
+  try {
+    const head = await registry.client.repositoryClient(reference).headManifest(reference, { accept: ACCEPT_MANIFESTS });
+    return head === undefined ? 'not found' : undefined;
+  } catch (err) {
+    if (err instanceof GantryError && err.code !== ErrorCode.ABORTED) return err.message;
+    await registry.close();
+    throw err;
+  }
 }
 
 /** The primary location after mirrors were passed over: its failure to give the image also says why the mirrors did not. */

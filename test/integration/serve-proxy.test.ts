@@ -73,7 +73,7 @@ describe('gantry serve --proxy-remote: a pull-through cache of docker-registry',
     if (!requirePeer(t, 'docker-registry')) return;
     const first = await copy(`docker://${cache.host}/library/app:1`, `oci:${out()}:1`);
     assert.equal(first.digest.toString(), image.digest);
-    for (const part of image.parts) assert.ok((await cache.server.storage.blobSize('library/app', part)) !== undefined || (await cache.server.storage.getManifest('library/app', part)), `${part} cached (directory storage must store a pull-through manifest before its blobs: PullThroughWrite in src/server/proxy/cache.ts; ${cache.log.filter((l) => l.includes('not cached')).slice(0, 1).join('')})`);
+    for (const part of image.parts) assert.ok((await cache.server.storage.blobSize('library/app', part)) !== undefined || (await cache.server.storage.getManifest('library/app', part)), `${part} cached (directory storage must store a pull-through manifest before its blobs: ManifestWrite.pullThrough; ${cache.log.filter((l) => l.includes('not cached')).slice(0, 1).join('')})`);
 
     await halt(upstream);
     try {

@@ -25,14 +25,6 @@ import { BlobFlight, type FlightStart } from './blob-flight.js';
 import { upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamManifest } from './upstream.js';
 
-/**
- * A manifest written by the cache. Directory storage checks, after writing a revision, that the
- * blobs and child manifests it names are still there (so a garbage collection running at the
- * same time cannot leave it dangling) and refuses it otherwise; a cache stores a manifest
- * before its blobs by design, and `pullThrough` asks the storage to skip that check. (Storage
- * that does not know the flag ignores it.)
- */
-export type PullThroughWrite = ManifestWrite & { pullThrough?: true };
 
 /**
  * After the upstream failed to confirm a tag, the stored manifest is served stale without asking
@@ -238,10 +230,10 @@ export class PullThroughCache {
   /**
    * Stores a manifest as the upstream sent it. Its blobs come later, when asked for, and an
    * index's children only for the platforms someone pulls: `pullThrough` tells the storage not to
-   * require them (see PullThroughWrite).
+   * require them (`ManifestWrite.pullThrough`).
    */
   private async store(repository: string, fetched: UpstreamManifest): Promise<{ manifest: StoredManifest; kept: boolean }> {
-    const write: PullThroughWrite = { digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, pullThrough: true };
+    const write: ManifestWrite = { digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, pullThrough: true };
     try {
       const checked = checkManifest(fetched.bytes, fetched.mediaType);
       if (checked.subject) write.referrer = { subject: checked.subject, descriptor: checked.referrer(fetched.digest, fetched.bytes.length) };
