@@ -92,7 +92,8 @@ const tagName = (i: number): string => `t${String(i).padStart(2, '0')}`;
 async function pushRandomImage(client: RegistryClient, repo: string, tag: string, bytes: number): Promise<void> {
   const r = client.repository(repo);
   const layer = gzipSync(randomBytes(bytes), { level: 0 });
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: new Date().toISOString(), rootfs: { type: 'layers', diff_ids: [] } }));
+  // The label makes every config distinct: docker-registry can lose one of two concurrent uploads of the same blob.
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: new Date().toISOString(), config: { Labels: { 'bench.tag': `${repo}:${tag}` } }, rootfs: { type: 'layers', diff_ids: [] } }));
   const layerDesc = { digest: Digest.fromBytes(layer), size: layer.length };
   const configDesc = { digest: Digest.fromBytes(config), size: config.length };
   await r.uploadBlob(layerDesc, () => Readable.from([layer]));

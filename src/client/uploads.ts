@@ -66,6 +66,12 @@ export interface UploadOptions {
    * blob it copies.
    */
   readonly verify?: boolean;
+  /**
+   * The caller has just asked (`headBlob`) and the repository lacked the blob: skip the HEAD
+   * that otherwise opens the upload (a copy engine that checks every blob first saves one
+   * request per blob). A restarted session still asks.
+   */
+  readonly knownAbsent?: boolean;
 }
 
 /** How a blob reached the repository. */
@@ -133,7 +139,7 @@ export async function uploadBlob(repo: RepositoryTarget, desc: Desc, open: OpenB
   };
   let lastError: unknown;
   for (let attempt = 1; attempt <= UPLOAD_MAX_ATTEMPTS; attempt++) {
-    if (await headBlob(repo, desc.digest, { ...signal, scopes })) return { status: 'exists', sessions: attempt - 1, chunked };
+    if (!(attempt === 1 && options.knownAbsent) && (await headBlob(repo, desc.digest, { ...signal, scopes }))) return { status: 'exists', sessions: attempt - 1, chunked };
     let session: Session | undefined;
     try {
       const postReq = { method: 'POST', url: await repo.url('blobs/uploads/', mount ? { mount: desc.digest.toString(), from: mount } : {}), headers: { 'content-length': '0' } };

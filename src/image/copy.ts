@@ -189,7 +189,7 @@ export interface CopyResult {
    * way (then `digest` is the converted one's); undefined when the bytes were kept.
    */
   readonly convertedFrom?: string;
-  /** True when the destination already had the image and nothing of it moved (with `referrers`, its referrers were still copied). */
+  /** True when the destination already had the image and nothing of it moved (with `referrers`, the referrers it lacked were still copied). */
   readonly upToDate: boolean;
   /** Manifests written (an index and its children count one each). */
   readonly manifests: number;
@@ -208,8 +208,9 @@ export interface CopyResult {
   readonly bytes: number;
   /**
    * With `referrers`: the referrer manifests written (cosign's tagged ones included; their
-   * blobs are counted in `blobs` and `bytes`), also when the image itself was up to date.
-   * Undefined without `referrers`.
+   * blobs are counted in `blobs` and `bytes`), also when the image itself was up to date;
+   * then only those the destination lacked (0 on a rerun with nothing new). Undefined
+   * without `referrers`.
    */
   readonly referrers?: number;
 }
@@ -398,7 +399,8 @@ async function streamBlob(source: ImageSource, destination: ImageDestination, de
     counted.on('error', () => undefined);
     stream.pipe(counted);
     try {
-      await destination.putBlob(desc, counted, blobOptions);
+      // The engine asked hasBlob just before the first attempt; a retry lets the destination ask again.
+      await destination.putBlob(desc, counted, attempt === 1 ? { ...blobOptions, absent: true } : blobOptions);
       return;
     } catch (err) {
       stream.destroy();
@@ -439,6 +441,17 @@ function checkNotConverted(read: Plan, converted: Plan, attached: readonly Refer
   }
 }
 
+/**
+ * The planned referrers a destination that has the image lacks, in the walk's order (all of
+ * them when it cannot tell). Asked at once: they are independent questions.
+ */
+async function missingReferrers(destination: ImageDestination, planned: readonly ReferrerCopy[], signal: AbortSignal | undefined): Promise<readonly ReferrerCopy[]> {
+  if (planned.length === 0 || !isReferrerDestination(destination) || destination.holdsReferrer === undefined) return planned;
+  const opts = signal ? { signal } : {};
+  const held = await Promise.all(planned.map((r) => destination.holdsReferrer!(r.link.raw, r.link.subject, r.link.tag, opts)));
+  return planned.filter((_, i) => !held[i]);
+}
+
 /** The distinct blobs of `lists`, in first-seen order. */
 function distinctBlobs(...lists: readonly (readonly Descriptor[])[]): Descriptor[] {
   const out = new Map<string, Descriptor>();
@@ -477,9 +490,11 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
       emit({ kind: 'image', phase: 'exists', digest, mediaType: p.top.mediaType });
       return { digest, mediaType: p.top.mediaType, ...converted, upToDate: true, manifests: 0, blobs: { total: p.blobs.length, copied: 0, existed: p.blobs.length, mounted: 0 }, bytes: 0 };
     }
-    // An image up to date has its blobs: only its referrers' are looked at.
+    // An image up to date has its blobs, and maybe its referrers: only the missing ones are written.
+    const missing = upToDate ? await missingReferrers(destination, attached, options.signal) : attached;
     const imageBlobs = new Set(p.blobs.map((d) => d.digest.toString()));
-    const pending = upToDate ? referrerBlobs.filter((d) => !imageBlobs.has(d.digest.toString())) : distinctBlobs(p.blobs, referrerBlobs);
+    const missingBlobs = missing === attached ? referrerBlobs : distinctBlobs(...missing.map((r) => r.blobs));
+    const pending = upToDate ? missingBlobs.filter((d) => !imageBlobs.has(d.digest.toString())) : distinctBlobs(p.blobs, referrerBlobs);
     let copied = 0;
     let existed = upToDate ? p.blobs.length : 0;
     let mounted = 0;
@@ -521,7 +536,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     if (!upToDate) emit({ kind: 'manifest', phase: 'written', digest, mediaType: p.top.mediaType });
     // After the image: a referrer is written once its subject is at the destination.
     const referrers = options.referrers && isReferrerDestination(destination)
-      ? await writeReferrers(destination, attached, ({ link }) => emit({
+      ? await writeReferrers(destination, missing, ({ link }) => emit({
           kind: 'manifest',
           phase: 'written',
           digest: link.raw.digest.toString(),

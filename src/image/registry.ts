@@ -144,6 +144,7 @@ export class RegistryImageDestination implements ReferrerDestination {
         ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
         // The one client-side hash of the blob: the source stream is not hashed (types.ts).
         verify: true,
+        ...(options.absent ? { knownAbsent: true } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       if (first.status !== 'uploaded' && !opened) data.destroy();
@@ -154,7 +155,7 @@ export class RegistryImageDestination implements ReferrerDestination {
   }
 
   /** The digest the destination tag was found to point at already (set by hasManifest). */
-  private upToDate: string | undefined;
+  protected upToDate: string | undefined;
 
   /**
    * Whether the image is there already. For the top manifest the question is whether the
@@ -196,6 +197,32 @@ export class RegistryImageDestination implements ReferrerDestination {
   /** Pushes the manifest under `tag` (cosign's `sha256-<hex>.sig`), the tag name the source had. */
   async putTaggedManifest(m: RawManifest, tag: string): Promise<void> {
     await this.repository.putManifest(tag, m.bytes, m.mediaType);
+  }
+
+  /** Each subject's referrers as this destination lists them, asked once per copy. */
+  private readonly listed = new Map<string, Promise<Set<string>>>();
+
+  /**
+   * A cosign tag: one HEAD of the tag, which must point at `m`. A referrer by subject: listed
+   * by the referrers API or the subject's tag index (one request per subject; a manifest
+   * stored by digest but missing from the index is not held: the write adds it).
+   */
+  async holdsReferrer(m: RawManifest, subject: Digest, tag: string | undefined, options: BlobOptions = {}): Promise<boolean> {
+    const signal = options.signal ? { signal: options.signal } : {};
+    if (tag !== undefined) {
+      try {
+        return (await this.repository.headManifest(tag, signal))?.digest?.equals(m.digest) ?? false;
+      } catch (err) {
+        if (isGantryError(err, ErrorCode.DENIED)) return false;
+        throw err;
+      }
+    }
+    let list = this.listed.get(subject.toString());
+    if (list === undefined) {
+      list = this.repository.referrers(subject, signal).then((r) => new Set(r.manifests.map((d) => d.digest.toString())));
+      this.listed.set(subject.toString(), list);
+    }
+    return (await list).has(m.digest.toString());
   }
 
   async commit(): Promise<void> {}

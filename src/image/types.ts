@@ -30,6 +30,8 @@ export interface RawManifest {
 
 export interface BlobOptions {
   signal?: AbortSignal;
+  /** For `putBlob`: the caller has just seen `hasBlob` answer false, so the destination need not ask again. */
+  absent?: boolean;
 }
 
 export interface ImageSource {
@@ -124,6 +126,13 @@ export interface ReferrerDestination extends ImageDestination {
   putReferrer(m: RawManifest, options?: BlobOptions): Promise<void>;
   /** Stores a manifest under `tag` beside the image (cosign's `sha256-<hex>.sig`), after its blobs. */
   putTaggedManifest(m: RawManifest, tag: string, options?: BlobOptions): Promise<void>;
+  /**
+   * Whether the destination already holds this referrer as the copy would write it: under
+   * `tag` (a cosign tag pointing at the manifest), or listed among the referrers of `subject`.
+   * A copy of an image the destination has asks it for every referrer and writes only the
+   * missing ones (a rerun copies a signature added since). Without it, every referrer is written.
+   */
+  holdsReferrer?(m: RawManifest, subject: Digest, tag: string | undefined, options?: BlobOptions): Promise<boolean>;
 }
 
 /** Whether `destination` can hold referrers (see {@link ReferrerDestination}). */

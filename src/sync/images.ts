@@ -76,12 +76,21 @@ class SubsetSource extends RegistryImageSource {
 }
 
 /**
- * A registry destination whose tag the sync already HEADed: it differs (or the copy would
- * not run), so copy need not ask again; the manifest is always written.
+ * A registry destination whose tag the sync already HEADed, so copy need not ask again: it
+ * differs (the manifest is written), or it is up to date (a copy for the referrers only).
  */
 class ComparedDestination extends RegistryImageDestination {
-  override async hasManifest(): Promise<boolean> {
-    return false;
+  constructor(
+    client: RegistryClient,
+    reference: Reference,
+    private readonly current: boolean,
+  ) {
+    super(client, reference);
+  }
+
+  override async hasManifest(digest: Digest): Promise<boolean> {
+    if (this.current) this.upToDate = digest.toString();
+    return this.current;
   }
 }
 
@@ -97,6 +106,8 @@ export interface TagCopy {
   readonly platforms: readonly string[] | undefined;
   /** Copy the referrers (copy()'s `referrers`). */
   readonly referrers: boolean;
+  /** The destination tag has the expected digest already: only missing referrers are copied. */
+  readonly upToDate?: boolean;
   /** Blobs at once. */
   readonly jobs: number;
   /** Aborts the copy. */
@@ -106,7 +117,7 @@ export interface TagCopy {
 /** Copies one tag on the shared clients; blobs the destination has are not sent again (a rerun after a kill resumes here). */
 export function copyTag(c: TagCopy): Promise<CopyResult> {
   const source = c.expected.subset ? new SubsetSource(c.from.client, c.from.reference, c.expected.subset) : new RegistryImageSource(c.from.client, c.from.reference);
-  const destination = new ComparedDestination(c.to.client, c.to.reference);
+  const destination = new ComparedDestination(c.to.client, c.to.reference, c.upToDate ?? false);
   const options: CopyOptions = {
     jobs: c.jobs,
     ...(c.signal ? { signal: c.signal } : {}),

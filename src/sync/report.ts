@@ -30,10 +30,12 @@ export interface SyncItem {
   /** The tag; undefined for a failed listing. */
   readonly tag?: string;
   /**
-   * Why: `up-to-date` (same digest on both sides), `immutable` (an immutable tag the
-   * destination has), `missing` (the destination had no such tag), `changed` (it had another digest).
+   * Why: `up-to-date` (same digest on both sides; with `referrers`, no referrer missing either),
+   * `immutable` (an immutable tag the destination has), `missing` (the destination had no such
+   * tag), `changed` (it had another digest), `referrers` (same digest, but referrers the
+   * destination lacked were copied: a signature added since the last run).
    */
-  readonly reason?: 'up-to-date' | 'immutable' | 'missing' | 'changed';
+  readonly reason?: 'up-to-date' | 'immutable' | 'missing' | 'changed' | 'referrers';
   /** The manifest digest at the source (for a copy, the one written). */
   readonly digest?: string;
   /** Bytes streamed by the copy (blobs that existed or were mounted are not counted). */

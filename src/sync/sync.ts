@@ -307,11 +307,13 @@ class SyncRun {
         this.report.add({ action: 'skipped', reason: 'immutable', source, destination, tag: w.tag, ...(head.digest ? { digest: head.digest.toString() } : {}) });
         continue;
       }
-      if (head?.digest?.equals(expected.digest)) {
+      const current = head?.digest?.equals(expected.digest) ?? false;
+      // With referrers, an image up to date may still lack a signature added since: copy asks.
+      if (current && (!w.source.referrers || this.dryRun)) {
         this.report.add({ action: 'skipped', reason: 'up-to-date', source, destination, tag: w.tag, digest });
         continue;
       }
-      const reason = head === undefined ? 'missing' : 'changed';
+      const reason = current ? 'referrers' : head === undefined ? 'missing' : 'changed';
       if (this.dryRun) {
         this.report.add({ action: 'planned', reason, source, destination, tag: w.tag, digest });
         continue;
@@ -323,10 +325,15 @@ class SyncRun {
           expected,
           platforms: w.source.platforms,
           referrers: w.source.referrers ?? false,
+          upToDate: current,
           jobs: this.blobJobs,
           ...(signal ? { signal } : {}),
         });
         const { copied, existed, mounted } = result.blobs;
+        if (current && result.referrers === 0) {
+          this.report.add({ action: 'skipped', reason: 'up-to-date', source, destination, tag: w.tag, digest, referrers: 0 });
+          continue;
+        }
         this.report.add({ action: 'copied', reason, source, destination, tag: w.tag, digest: result.digest, bytes: result.bytes, blobs: { copied, existed, mounted }, ...(result.referrers !== undefined ? { referrers: result.referrers } : {}) });
       } catch (err) {
         if (isAbort(err) && signal?.aborted) return;

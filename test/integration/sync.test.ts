@@ -162,6 +162,10 @@ describe('sync on the embedded registry', () => {
     const config: SyncConfig = { sources: [source({ destinations: [{ registry: d.host }] })] };
     const first = await sync(config);
     assert.equal(first.copied, ALL_TAGS);
+    // The first run's copies ask the destination once per blob (the upload does not ask again).
+    const looked = first.items.reduce((n, i) => n + (i.blobs ? i.blobs.copied + i.blobs.existed + i.blobs.mounted : 0), 0);
+    assert.ok(looked > 0);
+    assert.equal(first.registries[d.host]!.requests.blobHead, looked);
     const srcMark = src.log.length;
     const destMark = d.log.length;
     const again = await sync(config);
@@ -286,7 +290,7 @@ describe('sync on the embedded registry', () => {
     assert.equal(again.registries[src.host]!.requests.manifestGet, 2);
   });
 
-  test('referrers: true copies an image\'s signature with it', async () => {
+  test('referrers: true copies an image\'s signature with it, and on a rerun only a signature added since', async () => {
     // A source of its own: the other tests count the shared one's tags.
     const signed = await dest();
     const client = RegistryClient.create({ host: signed.host });
@@ -294,26 +298,52 @@ describe('sync on the embedded registry', () => {
     const image = await pushImage(repo, 'v1', 4242);
     const empty = Buffer.from('{}');
     await repo.uploadBlob({ digest: Digest.fromBytes(empty), size: 2 }, () => Readable.from([empty]));
-    const signature = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        artifactType: 'application/vnd.example.signature',
-        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: Digest.fromBytes(empty).toString(), size: 2 },
-        layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: Digest.fromBytes(empty).toString(), size: 2 }],
-        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest.toString(), size: image.bytes.length },
-      }),
-    );
-    await repo.putReferrer(signature, 'application/vnd.oci.image.manifest.v1+json');
-    await client.close();
+    const signature = (n: number): Buffer =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/vnd.example.signature',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: Digest.fromBytes(empty).toString(), size: 2 },
+          layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: Digest.fromBytes(empty).toString(), size: 2 }],
+          subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest.toString(), size: image.bytes.length },
+          annotations: { 'example.signature.n': String(n) },
+        }),
+      );
+    await repo.putReferrer(signature(1), 'application/vnd.oci.image.manifest.v1+json');
     const d = await dest();
-    const report = await sync({ sources: [{ registry: signed.host, repositories: ['signed/app'], referrers: true, destinations: [{ registry: d.host }] }] });
-    assert.equal(report.copied, 1, JSON.stringify(report.items));
-    assert.equal(report.items[0]!.referrers, 1);
-    const check = RegistryClient.create({ host: d.host });
-    const found = await check.repository('signed/app').referrers(image.digest);
-    await check.close();
-    assert.deepEqual(found.manifests.map((m) => m.digest.toString()), [Digest.fromBytes(signature).toString()]);
+    const config: SyncConfig = { sources: [{ registry: signed.host, repositories: ['signed/app'], referrers: true, destinations: [{ registry: d.host }] }] };
+    const listed = async (): Promise<string[]> => {
+      const check = RegistryClient.create({ host: d.host });
+      try {
+        return (await check.repository('signed/app').referrers(image.digest)).manifests.map((m) => m.digest.toString()).sort();
+      } finally {
+        await check.close();
+      }
+    };
+    try {
+      const report = await sync(config);
+      assert.equal(report.copied, 1, JSON.stringify(report.items));
+      assert.equal(report.items[0]!.referrers, 1);
+      assert.deepEqual(await listed(), [Digest.fromBytes(signature(1)).toString()]);
+      // Nothing new: the image and its signature are there; nothing is written.
+      const again = await sync(config);
+      assert.equal(again.skipped, 1, JSON.stringify(again.items));
+      assert.equal(again.items[0]!.reason, 'up-to-date');
+      assert.equal(again.registries[d.host]!.requests.manifestPut, 0);
+      // The destination is asked twice: the tag's HEAD, and the image's referrers listing.
+      assert.equal(again.registries[d.host]!.requests.total, 2);
+      // A signature added at the source since: the rerun copies it, and only it.
+      await repo.putReferrer(signature(2), 'application/vnd.oci.image.manifest.v1+json');
+      const third = await sync(config);
+      assert.equal(third.copied, 1, JSON.stringify(third.items));
+      assert.equal(third.items[0]!.reason, 'referrers');
+      assert.equal(third.items[0]!.referrers, 1);
+      assert.equal(third.registries[d.host]!.requests.manifestPut, 1);
+      assert.deepEqual(await listed(), [signature(1), signature(2)].map((b) => Digest.fromBytes(b).toString()).sort());
+    } finally {
+      await client.close();
+    }
   });
 
   test('credentials from a creds file; never in the report', async () => {
