@@ -162,11 +162,12 @@ export interface RunningCache {
  * `gantry serve` in proxy mode of `upstream`, on a free port, with gantry's own upstream client
  * (retrying quickly, so an upstream that is down is known to be within a second).
  */
-export async function startCache(upstream: string, options: { storage?: string; proxy?: Partial<RegistryProxyOptions> } = {}): Promise<RunningCache> {
+export async function startCache(upstream: string, options: { storage?: string; proxy?: Partial<RegistryProxyOptions>; metrics?: boolean } = {}): Promise<RunningCache> {
   const log: string[] = [];
   const server = await createRegistryServer({
     listen: { host: '127.0.0.1', port: 0 },
     storage: options.storage ?? 'memory',
+    ...(options.metrics ? { metrics: true } : {}),
     log: (line) => log.push(line),
     proxy: {
       remoteUrl: upstream,

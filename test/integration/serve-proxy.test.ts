@@ -176,7 +176,7 @@ describe('single flight: ten clients, one uncached 64 MiB blob', () => {
     upstream = await startDockerRegistry();
     digest = await seedBlob(upstream.host, 'library/big', 64 * MIB, 16);
     proxy = await startRecordingProxy(upstream.url);
-    cache = await startCache(proxy.url, { storage: join(root, 'cache-flight') });
+    cache = await startCache(proxy.url, { storage: join(root, 'cache-flight'), metrics: true });
   });
   after(async () => {
     await cache?.close();
@@ -205,10 +205,18 @@ describe('single flight: ten clients, one uncached 64 MiB blob', () => {
       assert.equal(r.digest, digest, `client ${i}`);
       assert.ok(r.firstByte! < upstreamGet.ended!, `client ${i}: first byte ${r.firstByte! - upstreamGet.started} ms after the upstream GET started, which ended after ${upstreamGet.ended! - upstreamGet.started} ms`);
     }
-    // Stored now: an eleventh client is served without the upstream.
+    // The metrics count every client as a miss: each was answered through the upstream fetch, joined or not.
+    const blobCounts = async (): Promise<Record<string, number>> => {
+      const text = (await request('GET', `${cache.url}/metrics`)).body;
+      const count = (result: string): number => Number(new RegExp(`^gantry_proxy_cache_requests_total\\{kind="blob",result="${result}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { miss: count('miss'), hit: count('hit') };
+    };
+    assert.deepEqual(await blobCounts(), { miss: 10, hit: 0 });
+    // Stored now: an eleventh client is served without the upstream, a hit.
     const later = await timedGet(url);
     assert.equal(later.digest, digest);
     assert.equal(proxy.count(blobPath), 1);
+    assert.deepEqual(await blobCounts(), { miss: 10, hit: 1 });
     // A range of a stored blob, and a HEAD, as from any registry.
     const range = await request('GET', url, { range: 'bytes=10-19' });
     assert.equal(range.status, 206);
