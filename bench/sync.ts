@@ -7,6 +7,10 @@
  *   no-change    a rerun with nothing to do
  *   two-changed  two tags pushed anew at the source, then a rerun
  *
+ * The no-change rerun also times the floor (bench/sync-floor.mjs): the same tag listings and
+ * manifest HEADs from a bare undici script, so the report shows what bounds a rerun (the
+ * registries answering 2 × R × T HEADs) apart from what gantry adds.
+ *
  * Each is one whole process per tool (start-up included), timed with `/usr/bin/time -v`
  * (bench/measure.ts). gantry's requests come from its `--json` report (per registry, by kind;
  * each connection's ping and token requests are on top: `connections`). Targets: the
@@ -72,7 +76,7 @@ export interface SyncRequests {
 
 export interface SyncBenchRow extends Measurement {
   readonly phase: SyncPhase;
-  readonly tool: 'gantry' | 'skopeo';
+  readonly tool: 'gantry' | 'skopeo' | 'floor';
   readonly run: number;
   readonly requests?: SyncRequests;
 }
@@ -206,8 +210,11 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
     const cli = join(ROOT, 'bin', 'gantry.js');
     const rows: SyncBenchRow[] = [];
     const reportFile = join(o.workDir, 'gantry-report.json');
-    const once = async (phase: SyncPhase, run: number, tool: 'gantry' | 'skopeo'): Promise<void> => {
-      const m = await measure(tool === 'gantry' ? gantryArgv(cli, gantryConfig, reportFile) : skopeoArgv(skopeoConfig, skopeoDest!));
+    const reposFile = join(o.workDir, 'repos.txt');
+    writeFileSync(reposFile, `${repos.join('\n')}\n`);
+    const floorArgv = [process.execPath, join(ROOT, 'bench', 'sync-floor.mjs'), src!.host, gantryDest!.host, reposFile, 'mirror'];
+    const once = async (phase: SyncPhase, run: number, tool: 'gantry' | 'skopeo' | 'floor'): Promise<void> => {
+      const m = await measure(tool === 'gantry' ? gantryArgv(cli, gantryConfig, reportFile) : tool === 'floor' ? floorArgv : skopeoArgv(skopeoConfig, skopeoDest!));
       let requests: SyncRequests | undefined;
       if (tool === 'gantry') {
         const report = JSON.parse(readFileSync(reportFile, 'utf8')) as GantryReport;
@@ -228,7 +235,7 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
     try {
       for (let run = 0; run < o.runs; run++) {
         const order: ('gantry' | 'skopeo')[] = run % 2 ? ['skopeo', 'gantry'] : ['gantry', 'skopeo'];
-        for (const tool of order) await once('no-change', run, tool);
+        for (const tool of run % 2 ? (['floor', ...order] as const) : ([...order, 'floor'] as const)) await once('no-change', run, tool);
         // Two tags pushed anew: both tools have the same two to copy.
         await pushRandomImage(client, repoName(0), tagName(0), o.bytes);
         await pushRandomImage(client, repoName(Math.floor(o.repos / 2)), tagName(o.tags - 1), o.bytes);
@@ -243,7 +250,11 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
         .filter((r) => r.phase === phase && r.tool === 'gantry')
         .map((gr) => gr.wallSeconds / (rows.find((sr) => sr.phase === phase && sr.tool === 'skopeo' && sr.run === gr.run)?.wallSeconds ?? NaN));
       const worst = Math.max(...ratios);
-      checks.push({ target: `${phase}: gantry ≤ ${SYNC_TIME_TARGET}× skopeo's wall time`, measured: ratios.map((x) => `${x.toFixed(3)}×`).join(', '), met: worst <= SYNC_TIME_TARGET });
+      const overFloor = rows
+        .filter((r) => r.phase === phase && r.tool === 'gantry')
+        .map((gr) => gr.wallSeconds / (rows.find((fr) => fr.phase === 'no-change' && fr.tool === 'floor' && fr.run === gr.run)?.wallSeconds ?? NaN));
+      const floorNote = phase === 'no-change' ? `; gantry/floor ${overFloor.map((x) => `${x.toFixed(2)}×`).join(', ')}, floor/skopeo ${ratios.map((x, i) => `${(x / overFloor[i]!).toFixed(3)}×`).join(', ')}` : '';
+      checks.push({ target: `${phase}: gantry ≤ ${SYNC_TIME_TARGET}× skopeo's wall time`, measured: `${ratios.map((x) => `${x.toFixed(3)}×`).join(', ')}${floorNote}`, met: worst <= SYNC_TIME_TARGET });
       const req = rows.filter((r) => r.phase === phase && r.requests).map((r) => r.requests!);
       const heads = Math.max(...req.map((q) => Math.max(q.perTag.sourceHeads, q.perTag.destinationHeads)));
       const src = Math.max(...req.map((q) => q.perTag.source));
