@@ -12,12 +12,13 @@
  * Before the router, the request listener answers `/healthz`, `/readyz` and (with `metrics`)
  * `/metrics` (metrics-http.ts), and counts every request for the metrics (metrics.ts).
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import { parseOwnerTag, removeStaleTemps, tempOwnerTag } from '../fs/stale-temp.js';
 import { createAuthorizer } from './auth.js';
 import { AuthThrottle, OPEN_GUARD } from './auth-throttle.js';
 import type { RegistryMetrics } from './metrics.js';
@@ -198,20 +199,22 @@ interface ProxyMode {
 /** The spool folder of directory storage, beside (never inside) its own layout. */
 const STORAGE_SPOOL = 'proxy-spool';
 
+/** A spool directory's name: `gantry-spool-<pid>-<host>-<random>` (fs/stale-temp.ts's owner tag). */
+const SPOOL_PREFIX = 'gantry-spool-';
+
 /**
  * Connects the upstream and makes the cache. The spool lives in a directory of this server's
- * own: a new one under `spoolDir`, `<storage>/proxy-spool` (whose leftovers a crash left are
- * removed now) or the system's temporary directory.
+ * own, named with its owner tag, under `spoolDir`, `<storage>/proxy-spool` or the system's
+ * temporary directory. The spool directories a crash left there are removed now, by the rule
+ * of fs/stale-temp.ts: a dead pid of this host, or a day without a change. Another server's
+ * live spool (two servers on one storage) is left alone.
  */
 async function startProxyMode(options: ResolvedProxyOptions, storage: Storage, log: ((line: string) => void) | undefined, metrics: RegistryMetrics | undefined): Promise<ProxyMode> {
-  let base = options.spoolDir;
-  if (base === undefined && storage.location !== 'memory') {
-    base = join(resolvePath(storage.location), STORAGE_SPOOL);
-    await mkdir(base, { recursive: true });
-    for (const name of await readdir(base)) await rm(join(base, name), { recursive: true, force: true });
-  }
-  if (base !== undefined) await mkdir(base, { recursive: true });
-  const spoolDir = await mkdtemp(join(base ?? tmpdir(), 'gantry-spool-'));
+  const base = options.spoolDir ?? (storage.location !== 'memory' ? join(resolvePath(storage.location), STORAGE_SPOOL) : tmpdir());
+  await mkdir(base, { recursive: true });
+  await removeStaleTemps(base, (name) => (name.startsWith(SPOOL_PREFIX) ? { owner: parseOwnerTag(name) } : undefined));
+  const spoolDir = join(base, `${SPOOL_PREFIX}${tempOwnerTag()}`);
+  await mkdir(spoolDir, { mode: 0o700 });
   let upstream;
   try {
     upstream = await options.connect(options.remote);

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,7 +181,7 @@ describe('embedded registry: concurrent uploads of one blob', () => {
 });
 
 describe('embedded registry: abandoned upload sessions', () => {
-  test('opening the storage removes week-old and unreadable sessions and keeps live ones', async (t) => {
+  test('opening the storage removes week-old and unreadable sessions and keeps live ones (and one being created this instant)', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'gantry-purge-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const first = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: dir });
@@ -195,9 +195,14 @@ describe('embedded registry: abandoned upload sessions', () => {
     writeFileSync(join(dir, 'uploads', old, 'data'), 'stale');
     mkdirSync(join(dir, 'uploads', broken));
     writeFileSync(join(dir, 'uploads', broken, 'info.json'), '{"repository": "pur');
+    const minutesAgo = new Date(Date.now() - 5 * 60_000);
+    utimesSync(join(dir, 'uploads', broken), minutesAgo, minutesAgo);
+    // Another server on the directory between its session's mkdir and its info file.
+    const creating = '00000000-0000-4000-8000-000000000003';
+    mkdirSync(join(dir, 'uploads', creating));
     const second = await createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: dir });
     t.after(() => second.close());
-    assert.deepEqual(readdirSync(join(dir, 'uploads')), [live]);
+    assert.deepEqual(readdirSync(join(dir, 'uploads')).sort(), [creating, live].sort());
     assert.equal((await call(second.url, 'GET', `/v2/purge/me/blobs/uploads/${live}`)).status, 204);
     assert.equal((await call(second.url, 'GET', `/v2/purge/me/blobs/uploads/${old}`)).status, 404);
   });

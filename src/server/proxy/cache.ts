@@ -19,12 +19,30 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Digest } from '../../ref/digest.js';
 import { TAG_RE } from '../../ref/grammar.js';
+import { MANIFEST_MAX_BYTES } from '../handlers/manifests.js';
 import { checkManifest } from '../manifest-check.js';
 import type { ManifestWrite, Storage, StoredManifest } from '../storage/types.js';
 import { BlobFlight, type FlightStart } from './blob-flight.js';
 import { upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamManifest } from './upstream.js';
 
+
+/**
+ * Trust nothing downloaded (as for blobs, which storage verifies as it commits them): a manifest
+ * is stored and served by its digest only when its bytes hash to it, are no larger than a pushed
+ * one may be, and are the manifest asked for (by digest). The upstream's client should have
+ * checked all this already; one that did not must not put wrong bytes into the cache for good.
+ */
+function verified(fetched: UpstreamManifest, what: string, asked?: string): UpstreamManifest {
+  const d = Digest.tryParse(fetched.digest);
+  let problem: string | undefined;
+  if (fetched.bytes.length > MANIFEST_MAX_BYTES) problem = `sent ${fetched.bytes.length} bytes, more than the ${MANIFEST_MAX_BYTES} of a manifest`;
+  else if (!d) problem = `named the manifest by an invalid digest ${JSON.stringify(fetched.digest)}`;
+  else if (!Digest.fromBytes(fetched.bytes, d.algorithm).equals(d)) problem = `sent bytes that do not hash to ${fetched.digest}`;
+  else if (asked !== undefined && fetched.digest !== asked) problem = `was asked for ${asked}, and sent ${fetched.digest}`;
+  if (problem) throw upstreamFailure(new Error(`the upstream ${problem}`), what);
+  return fetched;
+}
 
 /**
  * After the upstream failed to confirm a tag, the stored manifest is served stale without asking
@@ -182,9 +200,15 @@ export class PullThroughCache {
           target = head.digest;
         }
       }
-      const fetched = await upstream.getManifest(repository, target);
+      let fetched = await upstream.getManifest(repository, target);
+      if (!fetched && target !== tag) {
+        // Gone by the HEAD's digest: the tag moved on (and its old manifest was deleted) in
+        // between. Only the tag's own answer says whether it is gone.
+        target = tag;
+        fetched = await upstream.getManifest(repository, tag);
+      }
       if (!fetched) return await this.forget(repository, tag);
-      const { manifest, kept } = await this.store(repository, fetched);
+      const { manifest, kept } = await this.store(repository, verified(fetched, `manifest ${repository}:${tag}`, target === tag ? undefined : target));
       if (kept && (await this.keep(() => storage.setTag(repository, tag, manifest.digest), `tag ${repository}:${tag}`))) confirm(manifest.digest);
       if (stored) log?.(`proxy: tag ${repository}:${tag} moved upstream from ${stored.digest} to ${manifest.digest}`);
       return { manifest, stale: false };
@@ -212,8 +236,7 @@ export class PullThroughCache {
       throw upstreamFailure(err, `manifest ${repository}@${digest}`);
     }
     if (!fetched) return undefined;
-    if (fetched.digest !== digest) throw upstreamFailure(new Error(`asked for ${digest}, got ${fetched.digest}`), `manifest ${repository}@${digest}`);
-    return (await this.store(repository, fetched)).manifest;
+    return (await this.store(repository, verified(fetched, `manifest ${repository}@${digest}`, digest))).manifest;
   }
 
   /** Runs a storage write; a failure is logged and the answer goes out uncached (the cache degrades to a pass-through). */

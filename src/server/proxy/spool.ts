@@ -13,7 +13,8 @@
  *
  * The file is removed once the fetch and every reader let go of it (`release`).
  */
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 
 /** Bytes read from the spool at a time by one reader. */
@@ -39,9 +40,19 @@ export class Spool {
     private readonly handle: FileHandle,
   ) {}
 
-  /** Creates the (new, empty) spool file at `path`. */
+  /**
+   * Creates the (new, empty) spool file at `path`. Its directory is made again when it is
+   * missing: another server starting on the same storage clears `<storage>/proxy-spool/` of
+   * what it takes for a crash's leftovers, this server's live directory among them.
+   */
   static async create(path: string): Promise<Spool> {
-    return new Spool(path, await open(path, 'wx+', 0o600));
+    try {
+      return new Spool(path, await open(path, 'wx+', 0o600));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      return new Spool(path, await open(path, 'wx+', 0o600));
+    }
   }
 
   /** Bytes written to the file so far. */

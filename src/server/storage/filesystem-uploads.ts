@@ -22,6 +22,8 @@ import { batchedFileAppender, writerClosed, type BatchedWriter } from '../../fs/
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Reads of a session's bytes for a re-hash. */
 const READ_BUFFER = 1 << 20;
+/** An upload session whose info file cannot be read is left this long when the storage opens: another server on the same directory may be writing it. */
+const UNREADABLE_SESSION_GRACE_MS = 60_000;
 
 export class FilesystemUploads {
   /** Live hashes by session; a session has one from its first bytes, in this process only. */
@@ -38,8 +40,9 @@ export class FilesystemUploads {
   /**
    * Removes sessions nobody will resume: those started `maxAgeMs` or longer ago (when given;
    * docker-registry's `uploadpurging.age`), and entries that are not sessions. A session whose
-   * info file is unreadable goes at once when the storage opens (a crash left it); while the
-   * server runs it may be one being created, and goes once its directory is that old. A session
+   * info file is unreadable goes when the storage opens if its directory is a minute old (a
+   * crash left it; a younger one may be another server's, creating it this instant); while the
+   * server runs it may be one being created, and goes once its directory is `maxAgeMs` old. A session
    * receiving a request is skipped, and one being removed is marked busy, so a request racing
    * the purge gets a clean 416 or 404. Returns how many were removed.
    */
@@ -55,9 +58,8 @@ export class FilesystemUploads {
       }
       if (this.busy.has(id)) continue;
       const started = await this.startedAt(id);
-      const abandoned = Number.isNaN(started)
-        ? opening || old(await stat(join(this.dir, id)).then((s) => s.mtimeMs, () => 0))
-        : old(started);
+      const made = Number.isNaN(started) ? await stat(join(this.dir, id)).then((s) => s.mtimeMs, () => 0) : 0;
+      const abandoned = Number.isNaN(started) ? (opening && now - made >= UNREADABLE_SESSION_GRACE_MS) || old(made) : old(started);
       // Checked again: a request may have arrived while the info file was read.
       if (!abandoned || this.busy.has(id)) continue;
       this.busy.add(id);

@@ -29,6 +29,7 @@ import { Digest } from '../../ref/digest.js';
 import { manifestUnknown, RegistryErrorCode, RegistryRequestError } from '../errors.js';
 import { checkManifest } from '../manifest-check.js';
 import { renameDurably, writeFileAtomic } from '../../fs/atomic-file.js';
+import { removeStaleTemps } from '../../fs/stale-temp.js';
 import { FilesystemUploads } from './filesystem-uploads.js';
 import { StorageLayout } from './layout.js';
 import { findFile, keepFile, pathExists as exists, removeFile, restoreFromTrash, restoreTrash } from './trash.js';
@@ -49,9 +50,10 @@ interface Revision {
 export async function openFilesystemStorage(root: string, uploadMaxAgeMs?: number): Promise<Storage> {
   const dir = resolve(root);
   for (const sub of ['blobs', 'repositories', 'uploads', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
-  // Temporary files of writes that a crash interrupted are garbage; nothing refers to them.
-  await rm(join(dir, 'tmp'), { recursive: true, force: true });
-  await mkdir(join(dir, 'tmp'), { recursive: true });
+  // Temporary files of writes that a crash interrupted are garbage; nothing refers to them. Only
+  // stale ones go (a day old, the rule of ../../fs/stale-temp.ts): another registry serving the
+  // directory has its writes in flight here, and emptying the folder failed them (and this open).
+  await removeStaleTemps(join(dir, 'tmp'), () => ({ owner: undefined }));
   const storage = new FilesystemStorage(dir);
   // What a collection killed midway left in the trash goes back (taking back is always safe).
   await restoreTrash(storage.layout);
