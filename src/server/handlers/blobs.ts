@@ -44,15 +44,24 @@ async function openStored(ctx: RequestContext, digest: string): Promise<OpenedRa
   return blob ? { blob, range } : undefined;
 }
 
-/** Joins the blob's upstream fetch; storage again when it was stored meanwhile. */
+/**
+ * Joins the blob's upstream fetch; storage again when it was stored meanwhile. A flight that
+ * ended between the join and the read (its spool let go) either stored the blob or failed:
+ * storage answers the first, and a second try starts a new flight for the second (whose
+ * failure is the upstream's error, not a 404).
+ */
 async function openThroughCache(ctx: RequestContext, cache: PullThroughCache, digest: string): Promise<OpenedRange | undefined> {
-  const found = await cache.blob(ctx.name, digest);
-  if (found !== 'stored') {
-    const range = parseRange(ctx.req.headers.range, found.size);
-    const stream = found.flight.reader(range?.start ?? 0, range?.end ?? found.size - 1);
-    if (stream) return { blob: { size: found.size, stream }, range };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const found = await cache.blob(ctx.name, digest);
+    if (found !== 'stored') {
+      const range = parseRange(ctx.req.headers.range, found.size);
+      const stream = found.flight.reader(range?.start ?? 0, range?.end ?? found.size - 1);
+      if (stream) return { blob: { size: found.size, stream }, range };
+    }
+    const stored = await openStored(ctx, digest);
+    if (stored || found === 'stored') return stored;
   }
-  return openStored(ctx, digest);
+  return undefined;
 }
 
 export async function deleteBlob(ctx: RequestContext): Promise<void> {
