@@ -36,9 +36,10 @@ export interface BenchImage {
   totalBytes: number;
 }
 
-/** `<layers>x<MiB per layer>`: the cache key and the image's name in reports. */
+/** `<layers>x<MiB per layer>` (KiB below 1 MiB): the cache key and the image's name in reports. */
 export function imageKey(totalBytes: number, layers: number): string {
-  return `${layers}x${Math.round(totalBytes / layers / MIB)}MiB`;
+  const perLayer = totalBytes / layers;
+  return perLayer < MIB ? `${layers}x${Math.round(perLayer / 1024)}KiB` : `${layers}x${Math.round(perLayer / MIB)}MiB`;
 }
 
 function randomSource(seed: number, bytes: number): Readable {

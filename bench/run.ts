@@ -2,8 +2,9 @@
  * `npm run bench`: gantry against skopeo and the curl floor on loopback (see bench/README.md).
  *
  *   --runs N      runs per contender (default 5)
- *   --quick       256 MiB image, 3 runs; results go to bench/work/results (not committed)
- *   --only a,b    scenarios: push, pull, copy, noop-copy, inspect, tags
+ *   --quick       smaller images, 3 runs; results go to bench/work/results (not committed)
+ *   --only a,b    main scenarios (push, pull, copy, noop-copy, inspect, digest, tags) and
+ *                 scenario sets (small, many-layers, big-layer, many-tags); default: all of them
  *   --scaling     also the scaling and embedded-registry sections (several minutes more)
  *   --embedded    only the embedded-registry section (push, copy and pull against docker-registry)
  *   --sync        also gantry sync against skopeo sync (50 repositories × 20 tags of 1 MiB; bench/sync.ts)
@@ -12,31 +13,36 @@
  *   --node-flags  flags for gantry's node process, e.g. '--cpu-prof --cpu-prof-dir=DIR' (tuning)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { OFFLOAD_HASHING } from '../src/hashing/blob-hash.js';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GIB, MIB, benchImage, imageKey } from './image.js';
 import type { BenchImage } from './image.js';
+import { sha256Speed, withMachineState } from './machine-state.js';
 import { measure, run } from './measure.js';
-import type { Measurement } from './measure.js';
 import { createBenchPki, startBenchDockerRegistry, startGantryServe } from './registries.js';
 import type { BenchRegistry } from './registries.js';
-import { checkTargets, isFullRun, updateReadme, writeResults } from './report.js';
+import { checkTargets, describeCheck, isFullRun, updateReadme, writeResults } from './report.js';
+import {
+  TAGS_REPO, assertHasImage, assertListsTags, assertPulled, endpoint, latencyScenario, readOnlyArgv, seed, seedTags, tagListPages, transferScenario,
+} from './scenarios.js';
+import type { BenchContext } from './scenarios.js';
 import { runServeCacheBench } from './serve-cache.js';
 import { runSyncBench } from './sync.js';
-import type { BenchResults, EmbeddedRow, Scenario, ScalingRow, ScenarioResult } from './results-model.js';
-import type { Sample } from './stats.js';
-import { REPO, TAG, copyArgv, inspectArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
-import type { Endpoint, Tool, ToolContext } from './tools.js';
+import type { BenchResults, EmbeddedRow, Scenario, ScalingRow } from './results-model.js';
+import { copyArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
+import type { ToolContext } from './tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL: Scenario[] = ['push', 'pull', 'copy', 'noop-copy', 'inspect', 'tags'];
+const MAIN: Scenario[] = ['push', 'pull', 'copy', 'noop-copy', 'inspect', 'digest', 'tags'];
+/** Issue 17's scenario sets, each against skopeo in the same run (and the floor for transfers). */
+const SETS = ['small', 'many-layers', 'big-layer', 'many-tags'] as const;
+const CHOICES: string[] = [...MAIN, ...SETS];
 /** Start-up latency scenarios are short; more runs make their medians steadier. */
 const LATENCY_RUN_FACTOR = 2;
-const EMBEDDED_RUNS = 3;
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,15 +57,27 @@ const { values: flags } = parseArgs({
     'node-flags': { type: 'string' },
   },
 });
-const runs = Number(flags.runs ?? (flags.quick ? 3 : 5));
+const quick = flags.quick;
+const runs = Number(flags.runs ?? (quick ? 3 : 5));
 if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be an integer from 1 to 50, got ${flags.runs}`);
-const only = new Set(flags.embedded ? [] : (flags.only ?? ALL.join(',')).split(',').map((s) => s.trim()));
-for (const s of only) if (!ALL.includes(s as Scenario)) throw new Error(`--only: unknown scenario ${s}; known: ${ALL.join(', ')}`);
-const mainBytes = flags.quick ? 256 * MIB : GIB;
+const only = new Set(flags.embedded ? [] : (flags.only ?? CHOICES.join(',')).split(',').map((s) => s.trim()));
+for (const s of only) if (!CHOICES.includes(s)) throw new Error(`--only: unknown scenario or set ${s}; known: ${CHOICES.join(', ')}`);
+const mainBytes = quick ? 256 * MIB : GIB;
+/** The sets' shapes (`--quick`: smaller, the same code paths). [bytes, layers] */
+const SMALL_SHAPES: [number, number][] = [[256 * MIB, 4], [30 * MIB, 10]];
+const MANY_LAYERS: [number, number] = quick ? [16 * MIB, 64] : [64 * MIB, 64];
+const BIG_LAYER: [number, number] = quick ? [512 * MIB, 1] : [2 * GIB, 1];
+const TAG_COUNT = quick ? 1_000 : 10_000;
+/** 2 GiB transfers take 10–20 s each here: three runs keep a full run within ~25 minutes. */
+const BIG_LAYER_RUNS = Math.min(runs, 3);
+/** The embedded section's targets are judged on medians of at least five alternating runs. */
+const EMBEDDED_RUNS = quick ? 3 : Math.max(5, runs);
 
 const workDir = join(ROOT, 'bench', 'work');
 mkdirSync(workDir, { recursive: true });
 const scratch = mkdtempSync(join(workDir, 'run-'));
+/** Where this run's copy of the built CLI goes (snapshotCli). */
+const cliSnapshot = join(ROOT, 'node_modules', '.cache', 'gantry-bench', basename(scratch));
 const started = Date.now();
 const log = (msg: string): void => {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
@@ -72,6 +90,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.allSettled(servers.map((s) => s.stop()));
     rmSync(scratch, { recursive: true, force: true });
+    rmSync(cliSnapshot, { recursive: true, force: true });
   })();
   return cleaning;
 }
@@ -80,78 +99,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     log(`${signal}: stopping registries, removing ${scratch}`);
     void cleanup().finally(() => process.exit(130));
   });
-}
-
-const endpoint = (r: BenchRegistry): Endpoint => ({ host: r.host, tls: r.tls, ...(r.certDir ? { certDir: r.certDir } : {}) });
-/** Run i starts with a different contender than run i-1, so neither always goes first. */
-function order(tools: Tool[], i: number): Tool[] {
-  const k = i % tools.length;
-  return [...tools.slice(k), ...tools.slice(0, k)];
-}
-const sample = (tool: Tool, i: number, m: Measurement): Sample => ({ tool, run: i, ...m });
-
-/** The destination really holds the image: its manifest answers. */
-async function assertHasImage(ctx: ToolContext, e: Endpoint): Promise<void> {
-  await run(['curl', '-sS', '-f', '-o', '/dev/null', '-I', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json',
-    ...(e.tls ? ['--cacert', ctx.caFile] : []), `${e.tls ? 'https' : 'http'}://${e.host}/v2/${REPO}/manifests/${TAG}`]);
-}
-
-/** A pulled layout holds every blob with the right content (the floor's hashes are checked here, untimed). */
-function assertPulled(tool: Tool, image: BenchImage, outDir: string): void {
-  for (const b of [...image.layers, image.config]) {
-    const file = join(outDir, 'blobs', 'sha256', b.digest.slice(7));
-    if (!existsSync(file)) throw new Error(`${tool} pull: ${b.digest} missing in ${outDir}`);
-    if (tool === 'floor' && !readFileSync(`${file}.sum`, 'utf8').startsWith(b.digest.slice(7))) throw new Error(`floor pull: ${b.digest} hash mismatch`);
-  }
-}
-
-async function seed(ctx: ToolContext, image: BenchImage, reg: BenchRegistry): Promise<void> {
-  await reg.reset();
-  await run(pushArgv('floor', ctx, image, endpoint(reg)));
-  await assertHasImage(ctx, endpoint(reg));
-}
-
-async function transferScenario(
-  scenario: 'push' | 'pull' | 'copy', ctx: ToolContext, image: BenchImage, src: BenchRegistry, dest: BenchRegistry,
-): Promise<ScenarioResult> {
-  const samples: Sample[] = [];
-  const outDir = join(scratch, 'pulled');
-  for (let i = 0; i < runs; i++) {
-    for (const tool of order(['gantry', 'skopeo', 'floor'], i)) {
-      let argv: string[];
-      if (scenario === 'pull') {
-        rmSync(outDir, { recursive: true, force: true });
-        argv = pullArgv(tool, ctx, image, endpoint(src), outDir);
-      } else {
-        await dest.reset();
-        argv = scenario === 'push' ? pushArgv(tool, ctx, image, endpoint(dest)) : copyArgv(tool, ctx, image, endpoint(src), endpoint(dest));
-      }
-      const m = await measure(argv);
-      if (scenario === 'pull') assertPulled(tool, image, outDir);
-      else await assertHasImage(ctx, endpoint(dest));
-      log(`${scenario} run ${i + 1}/${runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.peakRssMiB.toFixed(0)} MiB`);
-      samples.push(sample(tool, i, m));
-    }
-  }
-  rmSync(outDir, { recursive: true, force: true });
-  return { scenario, image: imageKey(mainBytes, 8), bytes: image.totalBytes, samples };
-}
-
-async function latencyScenario(scenario: 'noop-copy' | 'inspect' | 'tags', ctx: ToolContext, image: BenchImage, src: BenchRegistry, dest: BenchRegistry): Promise<ScenarioResult> {
-  const samples: Sample[] = [];
-  const n = scenario === 'noop-copy' ? runs : runs * LATENCY_RUN_FACTOR;
-  for (let i = 0; i < n; i++) {
-    for (const tool of order(['gantry', 'skopeo'], i)) {
-      const t = tool as 'gantry' | 'skopeo';
-      const argv = scenario === 'noop-copy' ? copyArgv(t, ctx, image, endpoint(src), endpoint(dest))
-        : scenario === 'inspect' ? inspectArgv(t, ctx, endpoint(src)) : tagsArgv(t, ctx, endpoint(src));
-      const m = await measure(argv);
-      samples.push(sample(tool, i, m));
-    }
-  }
-  const g = samples.filter((s) => s.tool === 'gantry').map((s) => s.wallSeconds.toFixed(2));
-  log(`${scenario}: gantry ${g.join(' ')}`);
-  return { scenario, image: imageKey(mainBytes, 8), bytes: image.totalBytes, samples };
 }
 
 /** Counts the requests of gantry's no-op copy in its redacted `--debug` trail. */
@@ -184,8 +131,8 @@ async function scaling(ctx: ToolContext, plain: BenchRegistry, tlsReg: BenchRegi
       await assertHasImage(ctx, endpoint(tlsReg));
       const key = imageKey(bytes, layers);
       log(`scaling ${key} ${tool}: pull ${p.wallSeconds.toFixed(2)} s ${p.peakRssMiB.toFixed(0)} MiB, copy ${c.wallSeconds.toFixed(2)} s ${c.peakRssMiB.toFixed(0)} MiB`);
-      rows.push({ scenario: 'pull', image: key, bytes: image.totalBytes, layers, tool, wallSeconds: p.wallSeconds, peakRssMiB: p.peakRssMiB });
-      rows.push({ scenario: 'copy', image: key, bytes: image.totalBytes, layers, tool, wallSeconds: c.wallSeconds, peakRssMiB: c.peakRssMiB });
+      rows.push({ scenario: 'pull', image: key, bytes: image.totalBytes, layers, tool, wallSeconds: p.wallSeconds, peakRssMiB: p.peakRssMiB, cpuSeconds: p.cpuSeconds });
+      rows.push({ scenario: 'copy', image: key, bytes: image.totalBytes, layers, tool, wallSeconds: c.wallSeconds, peakRssMiB: c.peakRssMiB, cpuSeconds: c.cpuSeconds });
     }
   }
   return rows;
@@ -255,10 +202,73 @@ function machine(): BenchResults['machine'] {
     gantryJobs: flags.jobs ?? `${jobs} (default)`,
     // The same rule the CLI applies on this machine: where its large blobs are hashed.
     gantryHashing: OFFLOAD_HASHING ? `in worker threads (${availableParallelism()} cores)` : `inline on the main thread (${availableParallelism()} cores)`,
+    // Once, before any registry starts: what one core hashes, which bounds every contender that verifies.
+    sha256: sha256Speed(),
   };
 }
 
+/** Push, pull and copy of each image (skopeo and the floor alongside), as one scenario set. */
+async function transferSet(bc: BenchContext, set: 'small' | 'many-layers' | 'big-layer', shapes: [number, number][], scenarios: ('push' | 'pull' | 'copy')[], n: number, plain: BenchRegistry, tlsReg: BenchRegistry, results: BenchResults): Promise<void> {
+  for (const [bytes, layers] of shapes) {
+    const image = await benchImage(workDir, bytes, layers, log);
+    if (scenarios.includes('push')) results.scenarios.push(await transferScenario(bc, set, 'push', image, plain, plain, n));
+    await seed(bc.tools, image, plain);
+    if (scenarios.includes('pull')) results.scenarios.push(await transferScenario(bc, set, 'pull', image, plain, plain, n));
+    if (scenarios.includes('copy')) results.scenarios.push(await transferScenario(bc, set, 'copy', image, plain, tlsReg, n));
+  }
+}
+
+/** The main image's scenarios, as before issue 17, plus `digest` and `node -e 0` beside the read-only commands. */
+async function mainScenarios(bc: BenchContext, image: BenchImage, plain: BenchRegistry, tlsReg: BenchRegistry, results: BenchResults): Promise<void> {
+  const ctx = bc.tools;
+  const key = imageKey(mainBytes, 8);
+  if (only.has('push')) results.scenarios.push(await transferScenario(bc, 'main', 'push', image, plain, plain, runs));
+  await seed(ctx, image, plain);
+  if (only.has('pull')) results.scenarios.push(await transferScenario(bc, 'main', 'pull', image, plain, plain, runs));
+  if (only.has('copy')) results.scenarios.push(await transferScenario(bc, 'main', 'copy', image, plain, tlsReg, runs));
+  if (only.has('noop-copy')) {
+    await tlsReg.reset();
+    await run(copyArgv('skopeo', ctx, image, endpoint(plain), endpoint(tlsReg)));
+    await assertHasImage(ctx, endpoint(tlsReg));
+    const argv = (tool: string): string[] => copyArgv(tool as 'gantry' | 'skopeo', ctx, image, endpoint(plain), endpoint(tlsReg));
+    results.scenarios.push(await latencyScenario(bc, 'main', 'noop-copy', key, image.totalBytes, ['gantry', 'skopeo'], argv, runs));
+    results.noop = await noopCheck(ctx, plain, tlsReg);
+  }
+  for (const scenario of ['inspect', 'digest', 'tags'] as const) {
+    if (!only.has(scenario)) continue;
+    const argv = readOnlyArgv(ctx, scenario, endpoint(plain));
+    results.scenarios.push(await latencyScenario(bc, 'main', scenario, key, image.totalBytes, ['gantry', 'skopeo', 'node'], argv, runs * LATENCY_RUN_FACTOR));
+  }
+}
+
+/** `gantry tags` against `skopeo list-tags` on a repository of TAG_COUNT tags. */
+async function manyTags(bc: BenchContext, plain: BenchRegistry, results: BenchResults): Promise<void> {
+  await plain.reset();
+  const t0 = Date.now();
+  const tags = await seedTags(plain.host, TAGS_REPO, TAG_COUNT);
+  log(`many-tags: ${TAG_COUNT} tags seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await assertListsTags(bc.tools, endpoint(plain), TAGS_REPO, tags);
+  const pages = await tagListPages(bc.tools, endpoint(plain), TAGS_REPO);
+  log(`many-tags: gantry lists the ${TAG_COUNT} tags in ${pages} GET …/tags/list request(s)`);
+  results.notes.push(`many tags: gantry listed the ${TAG_COUNT} tags in ${pages} GET …/tags/list request(s) (its --debug trail, untimed); each page the registry sends is one.`);
+  const argv = (tool: string): string[] => tagsArgv(tool as 'gantry' | 'skopeo', bc.tools, endpoint(plain), TAGS_REPO);
+  results.scenarios.push(await latencyScenario(bc, 'many-tags', 'tags', `${TAG_COUNT} tags`, 0, ['gantry', 'skopeo'], argv, runs * LATENCY_RUN_FACTOR));
+}
+
+/**
+ * A copy of the built CLI (bin, dist, package.json) for this run: others rebuild dist/ on this
+ * shared machine, and a bundle replaced mid-run fails gantry's next command (ERR_MODULE_NOT_FOUND
+ * for a chunk). Under node_modules/.cache, which lint and typecheck skip and from where packages
+ * still resolve from the repository's node_modules; removed with the scratch directory.
+ */
+function snapshotCli(): string {
+  for (const entry of ['bin', 'dist', 'package.json']) cpSync(join(ROOT, entry), join(cliSnapshot, entry), { recursive: true });
+  return join(cliSnapshot, 'bin', 'gantry.js');
+}
+
 async function main(): Promise<void> {
+  const host = machine();
+  log(`sha256: ${host.sha256?.gibPerSecond.toFixed(2)} GiB/s per core (CPU time), ${host.sha256?.gibPerWallSecond.toFixed(2)} GiB/s of wall time`);
   const image = await benchImage(workDir, mainBytes, 8, log);
   const pki = createBenchPki(scratch);
   const plain = await startBenchDockerRegistry(join(scratch, 'storage-plain'));
@@ -267,74 +277,78 @@ async function main(): Promise<void> {
   servers.push(tlsReg);
   log(`registries: http ${plain.host}, https ${tlsReg.host}`);
   const ctx: ToolContext = {
-    gantryBin: join(ROOT, 'bin', 'gantry.js'),
+    // bench/sync.ts and bench/serve-cache.ts run the repository's bin/gantry.js themselves.
+    gantryBin: snapshotCli(),
     certsDir: pki.certsDir,
     caFile: pki.ca.certFile,
     scratch,
     gantryFlags: flags.jobs ? ['--jobs', flags.jobs] : [],
     nodeFlags: flags['node-flags']?.split(' ').filter(Boolean) ?? [],
   };
+  const bc: BenchContext = { tools: ctx, scratch, log };
   const results: BenchResults = {
     date: new Date().toISOString(),
-    set: [flags.quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(flags.sync ? ['sync'] : []), ...(flags['serve-cache'] ? ['cache'] : []), ...(flags.embedded ? ['embedded'] : only.size < ALL.length ? ['partial'] : [])].join('-'),
-    machine: machine(),
+    set: [quick ? 'quick' : '1GiB', ...(flags.scaling ? ['scaling'] : []), ...(flags.sync ? ['sync'] : []), ...(flags['serve-cache'] ? ['cache'] : []), ...(flags.embedded ? ['embedded'] : only.size < CHOICES.length ? ['partial'] : [])].join('-'),
+    machine: host,
     runs,
     scenarios: [],
     scaling: [],
     embedded: [],
+    sections: [],
     notes: [
-      `1-minute load average when the run started: ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores (other work on the machine slows every contender; only same-run ratios count).`,
       'Peak RSS is the largest single process (GNU time); for the floor that is one curl or bash.',
     ],
   };
-  if (only.has('push')) results.scenarios.push(await transferScenario('push', ctx, image, plain, plain));
-  await seed(ctx, image, plain);
-  if (only.has('pull')) results.scenarios.push(await transferScenario('pull', ctx, image, plain, plain));
-  if (only.has('copy')) results.scenarios.push(await transferScenario('copy', ctx, image, plain, tlsReg));
-  if (only.has('noop-copy')) {
-    await tlsReg.reset();
-    await run(copyArgv('skopeo', ctx, image, endpoint(plain), endpoint(tlsReg)));
-    results.scenarios.push(await latencyScenario('noop-copy', ctx, image, plain, tlsReg));
-    results.noop = await noopCheck(ctx, plain, tlsReg);
-  }
-  if (only.has('inspect')) results.scenarios.push(await latencyScenario('inspect', ctx, image, plain, tlsReg));
-  if (only.has('tags')) results.scenarios.push(await latencyScenario('tags', ctx, image, plain, tlsReg));
-  const outDir = flags.quick ? join(workDir, 'results') : join(ROOT, 'bench', 'results');
+  const outDir = quick ? join(workDir, 'results') : join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   // Written after each section, so a failure late in a long run keeps what was measured.
   const save = (): string => writeResults(outDir, results);
-  let file = save();
-  const loadNote = (): string => `1-minute load average when the run ended: ${loadavg()[0]!.toFixed(2)}.`;
-  const sections = [
-    ['scaling', async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
-    ['embedded registry', async () => (results.embedded = await embedded(ctx, image, plain, tlsReg, pki))],
-  ] as const;
-  const chosen = [
-    ...(flags.embedded ? sections.slice(1) : flags.scaling ? sections : []),
-    ...(flags.sync ? ([['sync', async () => (results.sync = await runSyncBench({ repos: 50, tags: 20, bytes: MIB, runs: flags.quick ? 1 : 3, workDir: join(scratch, 'sync'), log }))]] as const) : []),
-    ...(flags['serve-cache']
-      ? ([['serve cache', async () => (results.serveCache = await runServeCacheBench({ bytes: mainBytes, layers: 8, runs: flags.quick ? 1 : 3, workDir: join(scratch, 'serve-cache'), log }))]] as const)
-      : []),
+  const mainChosen = MAIN.some((s) => only.has(s));
+  const sections: [string, boolean, () => Promise<unknown>][] = [
+    ['scenarios', mainChosen, () => mainScenarios(bc, image, plain, tlsReg, results)],
+    ['small images', only.has('small'), () => transferSet(bc, 'small', SMALL_SHAPES, ['push', 'pull', 'copy'], runs, plain, tlsReg, results)],
+    ['many layers', only.has('many-layers'), () => transferSet(bc, 'many-layers', [MANY_LAYERS], ['push', 'pull', 'copy'], runs, plain, tlsReg, results)],
+    ['big layer', only.has('big-layer'), () => transferSet(bc, 'big-layer', [BIG_LAYER], ['pull', 'copy'], BIG_LAYER_RUNS, plain, tlsReg, results)],
+    ['many tags', only.has('many-tags'), () => manyTags(bc, plain, results)],
+    ['scaling', flags.scaling && !flags.embedded, async () => (results.scaling = await scaling(ctx, plain, tlsReg))],
+    ['embedded registry', flags.scaling || flags.embedded, async () => {
+      results.embeddedRuns = EMBEDDED_RUNS;
+      // The main image again: the sets above left another image on the plain registry.
+      results.embedded = await embedded(ctx, image, plain, tlsReg, pki);
+    }],
+    ['sync', flags.sync, async () => (results.sync = await runSyncBench({ repos: 50, tags: 20, bytes: MIB, runs: quick ? 1 : 3, workDir: join(scratch, 'sync'), log }))],
+    ['serve cache', flags['serve-cache'], async () => (results.serveCache = await runServeCacheBench({ bytes: mainBytes, layers: 8, runs: quick ? 1 : 3, workDir: join(scratch, 'serve-cache'), log }))],
   ];
-  if (chosen.length > 0) {
-    for (const [name, section] of chosen) {
-      try {
-        await section();
-      } catch (err) {
-        log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
-        results.notes.push(`The ${name} section failed: ${(err as Error).message.split('\n')[0] ?? ''}`);
-        process.exitCode = 1;
-      }
-      file = save();
+  const ran = new Set(sections.filter(([, chosen]) => chosen).map(([name]) => name));
+  const counts = [
+    ...(ran.has('scenarios') || ran.has('small images') || ran.has('many layers') ? [`${runs} per contender for the transfers`] : []),
+    ...(ran.has('scenarios') || ran.has('many tags') ? [`${runs * LATENCY_RUN_FACTOR} for the whole-process latency scenarios`] : []),
+    ...(ran.has('big layer') ? [`${BIG_LAYER_RUNS} for the big layer`] : []),
+    ...(ran.has('embedded registry') ? [`${EMBEDDED_RUNS} per server in the embedded section`] : []),
+  ];
+  if (counts.length) results.notes.push(`Run counts: ${counts.join(', ')}.`);
+  let file = save();
+  for (const [name, chosen, section] of sections) {
+    if (!chosen) continue;
+    try {
+      await withMachineState(name, results.sections!, section);
+    } catch (err) {
+      log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+      // The command line, and the first line of the output that names an error (the command's own words).
+      const lines = (err as Error).message.split('\n');
+      const cause = lines.slice(1).find((l) => /error/i.test(l))?.trim();
+      results.notes.push(`The ${name} section failed: ${lines[0] ?? ''}${cause ? ` ${cause}` : ''}`);
+      process.exitCode = 1;
     }
+    const state = results.sections!.at(-1);
+    if (state) log(`${name}: ${state.seconds.toFixed(0)} s, load ${state.load1Before.toFixed(2)} → ${state.load1After.toFixed(2)}, steal ${(state.stealShare * 100).toFixed(1)} %, busy ${(state.busyShare * 100).toFixed(1)} % (other work ${(state.otherShare * 100).toFixed(1)} %)`);
+    file = save();
   }
-  results.notes.push(loadNote());
-  file = save();
-  if (isFullRun(results)) {
+  if (isFullRun(results) && process.exitCode === undefined) {
     const link = `bench/results/${file.split('/').pop() ?? 'latest.md'}`;
     if (updateReadme(join(ROOT, 'README.md'), results, link)) log('README.md: bench section updated');
   }
-  for (const c of checkTargets(results)) log(`${c.met ? 'met   ' : 'MISSED'} ${c.target}: ${c.measured}`);
+  for (const c of checkTargets(results)) log(`${c.target}: ${describeCheck(c)}`);
   log(`results: ${file}`);
 }
 

@@ -53,3 +53,13 @@ export function pairRatio(samples: Sample[], other: Tool): Spread | undefined {
   }
   return ratios.length ? spread(ratios) : undefined;
 }
+
+/** `numerator / denominator` for each run index both have (same-run pairs), summarised. */
+export function runRatio(numerators: { run: number; value: number }[], denominators: { run: number; value: number }[]): Spread | undefined {
+  const ratios: number[] = [];
+  for (const n of numerators) {
+    const d = denominators.find((x) => x.run === n.run);
+    if (d && d.value > 0) ratios.push(n.value / d.value);
+  }
+  return ratios.length ? spread(ratios) : undefined;
+}

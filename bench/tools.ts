@@ -1,14 +1,17 @@
 /**
  * The command lines each contender runs for each scenario: gantry (the built CLI), skopeo, and
  * the floor — parallel `curl` moving the same bytes with nothing in between, i.e. what the
- * registries and the disk can take.
+ * registries and the disk can take. In the latency scenarios (inspect, digest, tags) `node`
+ * is `node -e 0`: what starting Node alone costs on the machine, in the same environment.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchImage } from './image.js';
 import { LAYOUT_TAG } from './image.js';
 
-export type Tool = 'gantry' | 'skopeo' | 'floor';
+export type Tool = 'gantry' | 'skopeo' | 'floor' | 'node';
+/** The contenders of the transfer scenarios (push, pull, copy). */
+export type Mover = 'gantry' | 'skopeo' | 'floor';
 /** The repository and tag every scenario uses. */
 export const REPO = 'bench/img';
 export const TAG = 'v1';
@@ -43,19 +46,19 @@ function skopeoTls(side: 'src' | 'dest', e: Endpoint): string[] {
   return e.tls ? [`--${side}-cert-dir`, e.certDir ?? ''] : [`--${side}-tls-verify=false`];
 }
 
-export function pushArgv(tool: Tool, ctx: ToolContext, image: BenchImage, dest: Endpoint): string[] {
+export function pushArgv(tool: Mover, ctx: ToolContext, image: BenchImage, dest: Endpoint): string[] {
   if (tool === 'gantry') return gantry(ctx, ['push', image.dir, ref(dest), '--certs-dir', ctx.certsDir]);
   if (tool === 'skopeo') return ['skopeo', 'copy', '-q', ...skopeoTls('dest', dest), `oci:${image.dir}:${LAYOUT_TAG}`, `docker://${ref(dest)}`];
   return floorScript(ctx, 'push', floorPushScript(ctx, image, dest));
 }
 
-export function pullArgv(tool: Tool, ctx: ToolContext, image: BenchImage, src: Endpoint, outDir: string): string[] {
+export function pullArgv(tool: Mover, ctx: ToolContext, image: BenchImage, src: Endpoint, outDir: string): string[] {
   if (tool === 'gantry') return gantry(ctx, ['pull', ref(src), outDir, '--certs-dir', ctx.certsDir]);
   if (tool === 'skopeo') return ['skopeo', 'copy', '-q', ...skopeoTls('src', src), `docker://${ref(src)}`, `oci:${outDir}:${TAG}`];
   return floorScript(ctx, 'pull', floorPullScript(ctx, image, src, outDir));
 }
 
-export function copyArgv(tool: Tool, ctx: ToolContext, image: BenchImage, src: Endpoint, dest: Endpoint): string[] {
+export function copyArgv(tool: Mover, ctx: ToolContext, image: BenchImage, src: Endpoint, dest: Endpoint): string[] {
   if (tool === 'gantry') return gantry(ctx, ['copy', `docker://${ref(src)}`, `docker://${ref(dest)}`, '--certs-dir', ctx.certsDir]);
   if (tool === 'skopeo') {
     return ['skopeo', 'copy', '-q', ...skopeoTls('src', src), ...skopeoTls('dest', dest), `docker://${ref(src)}`, `docker://${ref(dest)}`];
@@ -68,9 +71,20 @@ export function inspectArgv(tool: 'gantry' | 'skopeo', ctx: ToolContext, src: En
   return ['skopeo', 'inspect', ...(src.tls ? ['--cert-dir', src.certDir ?? ''] : ['--tls-verify=false']), `docker://${ref(src)}`];
 }
 
-export function tagsArgv(tool: 'gantry' | 'skopeo', ctx: ToolContext, src: Endpoint): string[] {
-  if (tool === 'gantry') return [process.execPath, ctx.gantryBin, 'tags', `${src.host}/${REPO}`, '--certs-dir', ctx.certsDir];
-  return ['skopeo', 'list-tags', ...(src.tls ? ['--cert-dir', src.certDir ?? ''] : ['--tls-verify=false']), `docker://${src.host}/${REPO}`];
+export function digestArgv(tool: 'gantry' | 'skopeo', ctx: ToolContext, src: Endpoint): string[] {
+  if (tool === 'gantry') return [process.execPath, ctx.gantryBin, 'digest', ref(src), '--certs-dir', ctx.certsDir];
+  // skopeo has no remote digest command; inspect prints only the digest with this format (it still reads the config).
+  return ['skopeo', 'inspect', '--format', '{{.Digest}}', ...(src.tls ? ['--cert-dir', src.certDir ?? ''] : ['--tls-verify=false']), `docker://${ref(src)}`];
+}
+
+export function tagsArgv(tool: 'gantry' | 'skopeo', ctx: ToolContext, src: Endpoint, repo = REPO): string[] {
+  if (tool === 'gantry') return [process.execPath, ctx.gantryBin, 'tags', `${src.host}/${repo}`, '--certs-dir', ctx.certsDir];
+  return ['skopeo', 'list-tags', ...(src.tls ? ['--cert-dir', src.certDir ?? ''] : ['--tls-verify=false']), `docker://${src.host}/${repo}`];
+}
+
+/** `node -e 0`: Node's own start-up, the bound for any command of a Node CLI. */
+export function nodeStartArgv(): string[] {
+  return [process.execPath, '-e', '0'];
 }
 
 // --- the floor -------------------------------------------------------------------------------
