@@ -3,8 +3,7 @@
  * library's options. Validation happens here, at the boundary, naming the flag.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { serviceConfigFrom } from '../config/daemon-json.js';
-import { RegistriesConf } from '../config/registries-conf.js';
+import type { RegistriesConf } from '../config/registries-conf.js';
 import { ConfigError, ErrorCode, GantryError } from '../errors.js';
 import type { RegistryAccessOptions } from '../client/connect.js';
 import type { TransportOptions } from '../transport/transport.js';
@@ -81,6 +80,8 @@ export function parseHeaders(list: readonly string[] = []): Record<string, strin
 
 /** Builds transport options from the shared flags. */
 export async function transportOptions(flags: RegistryFlags): Promise<TransportOptions> {
+  // Loaded here, not at start-up: only commands that reach a registry need it (docs/startup.md).
+  const { serviceConfigFrom } = await import('../config/daemon-json.js');
   const config = await serviceConfigFrom({
     ...(flags.daemonConfig ? { daemonConfigFile: flags.daemonConfig } : {}),
     insecureRegistries: flags.insecureRegistry ?? [],
@@ -147,7 +148,7 @@ const loadedConf = new WeakMap<RegistryFlags, Promise<RegistriesConf>>();
 export function registriesConf(flags: RegistryFlags): Promise<RegistriesConf> {
   let p = loadedConf.get(flags);
   if (!p) {
-    p = RegistriesConf.load(flags.registriesConf ? { file: flags.registriesConf } : {}).then((conf) => {
+    p = import('../config/registries-conf.js').then(({ RegistriesConf }) => RegistriesConf.load(flags.registriesConf ? { file: flags.registriesConf } : {})).then((conf) => {
       if (flags.debug) {
         for (const file of conf.files) process.stderr.write(`debug: registries.conf: read ${file}\n`);
         for (const w of conf.warnings) process.stderr.write(`debug: registries.conf: ${w}\n`);

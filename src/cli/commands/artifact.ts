@@ -7,8 +7,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { pushArtifact, type ArtifactFile, type PushArtifactResult } from '../../image/artifact.js';
-import { pullArtifact, type PullArtifactResult } from '../../image/artifact-pull.js';
+import type { ArtifactFile, PushArtifactResult } from '../../image/artifact.js';
+import type { PullArtifactResult } from '../../image/artifact-pull.js';
 import { InvalidOptionError } from '../../options.js';
 import { Reference } from '../../ref/reference.js';
 import { formatBytes } from '../progress.js';
@@ -116,6 +116,7 @@ export function artifactCommands(program: Command, output: ArtifactCommandOutput
         asUsage(async () => {
           const files = fileArgs.map(parseFileArg);
           const annotations = parseAnnotations(flags.annotation);
+          const { pushArtifact } = await import('../../image/artifact.js');
           const result = await pushArtifact(ref, files, {
             ...(flags.artifactType !== undefined ? { artifactType: flags.artifactType } : {}),
             ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
@@ -152,6 +153,7 @@ export function artifactCommands(program: Command, output: ArtifactCommandOutput
         () => [sharedSide(ref.repository.domain, flags)],
         () =>
           asUsage(async () => {
+            const { pullArtifact } = await import('../../image/artifact-pull.js');
             const result = await pullArtifact(ref, dir, {
               ...(flags.overwrite ? { overwrite: true } : {}),
               access: await accessOptions(flags),

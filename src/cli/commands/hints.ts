@@ -7,7 +7,6 @@
  * repeated. The library's messages stay as they are: these hints are the CLI's words.
  */
 import { ErrorCode, GantryError } from '../../errors.js';
-import { parseImageLocation } from '../../image/transports.js';
 import { parseRepository } from '../../ref/reference.js';
 
 /** One registry a command reaches (copy has two), and the spelling of its flags there. */
@@ -94,8 +93,13 @@ function tlsHint(err: GantryError, sides: readonly RegistrySide[], host: string 
   return `${err.message.includes('ca.crt') ? '' : `trust its CA with --certs-dir DIR (DIR/${name}/ca.crt), or `}skip verification with ${off}`;
 }
 
-/** The registry of an image location (`REF`, `docker://REF`); undefined for a layout or an archive. */
-export function registryOf(location: string): string | undefined {
+/**
+ * The registry of an image location (`REF`, `docker://REF`); undefined for a layout or an archive.
+ * Asynchronous because the parser's module (the image transports) is loaded only when a hint is
+ * wanted, not at start-up (docs/startup.md).
+ */
+export async function registryOf(location: string): Promise<string | undefined> {
+  const { parseImageLocation } = await import('../../image/transports.js');
   const parsed = parseImageLocation(location);
   return parsed.transport === 'docker' ? parsed.reference.repository.domain : undefined;
 }
@@ -130,13 +134,13 @@ export function flagHint(err: unknown, sides: readonly RegistrySide[]): string |
  * Runs a command's work; a failure that a flag fixes is re-thrown with the hint after its
  * message (same `code`, so the exit status is unchanged; the original is the `cause`).
  */
-export async function withFlagHints<T>(sides: readonly RegistrySide[] | (() => readonly RegistrySide[]), run: () => Promise<T>): Promise<T> {
+export async function withFlagHints<T>(sides: readonly RegistrySide[] | (() => readonly RegistrySide[] | Promise<readonly RegistrySide[]>), run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
     let hint: string | undefined;
     try {
-      hint = flagHint(err, typeof sides === 'function' ? sides() : sides);
+      hint = flagHint(err, typeof sides === 'function' ? await sides() : sides);
     } catch {
       hint = undefined;
     }

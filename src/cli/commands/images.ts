@@ -4,7 +4,6 @@
  * `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:REF]` (`docker-archive:FILE:@N` to read).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { copy } from '../../image/transports.js';
 import { Reference } from '../../ref/reference.js';
 import type { CopyResult } from '../../image/copy.js';
 import { formatBytes, progressRenderer } from '../progress.js';
@@ -51,8 +50,8 @@ function summary(r: CopyResult): string {
  * registries, the shared `--creds` / `--authfile` / `--tls-verify` when one is (pull, push)
  * unless the side's own flag was the one given.
  */
-function copySides(src: string, dst: string, flags: CopyFlags): RegistrySide[] {
-  const hosts = { src: registryOf(src), dest: registryOf(dst) };
+async function copySides(src: string, dst: string, flags: CopyFlags): Promise<RegistrySide[]> {
+  const hosts = { src: await registryOf(src), dest: await registryOf(dst) };
   const both = hosts.src !== undefined && hosts.dest !== undefined;
   const side = (prefix: 'src' | 'dest', creds: string | undefined, tlsVerify: boolean | undefined): RegistrySide | undefined => {
     const host = hosts[prefix];
@@ -78,6 +77,7 @@ function runCopy(src: string, dst: string, flags: CopyFlags): Promise<void> {
 }
 
 async function copyAndReport(src: string, dst: string, flags: CopyFlags): Promise<void> {
+  const { copy } = await import('../../image/transports.js');
   const renderer = progressRenderer(flags);
   const side = (tlsVerify: boolean | undefined, creds: string | undefined, credsFlag: string, authFile: string | undefined, certDir: string | undefined): SideFlags => ({
     ...(tlsVerify !== undefined ? { tlsVerify } : {}),

@@ -3,12 +3,10 @@
  * and messages (docker/cli `cli/command/registry/login.go` and `login_test.go`;
  * docs/docker-rules.md#login-and-logout).
  */
-import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { login, loginRegistryHost, logout, LOGIN_SUCCEEDED, type LoginResult } from '../../login/login.js';
-import { Keychain, unencryptedWarning } from '../../auth/keychain.js';
+import type { LoginResult } from '../../login/login.js';
 import { addRegistryFlags, dockerConfigDir, registriesConf, transportOptions, type RegistryFlags } from '../options.js';
 import { addOutputFlags, chatter, printJson, type OutputFlags } from './output.js';
 import { sharedSide, withFlagHints } from './hints.js';
@@ -57,6 +55,7 @@ async function prompt(question: string, hidden: boolean): Promise<string> {
       cb();
     },
   });
+  const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, output, terminal: true });
   try {
     const answer = new Promise<string>((resolve) => rl.question(question, resolve));
@@ -96,6 +95,8 @@ async function runLogin(server: string | undefined, flags: LoginFlags): Promise<
   }
   const configDir = dockerConfigDir(flags);
   const authFile = flags.authfile;
+  // The library is loaded when the command runs, not at start-up (docs/startup.md).
+  const [{ login, LOGIN_SUCCEEDED }, { Keychain, unencryptedWarning }] = await Promise.all([import('../../login/login.js'), import('../../auth/keychain.js')]);
   const conf = await registriesConf(flags);
   const options = { ...(await transportOptions(flags)), ...(configDir ? { configDir } : {}), ...(authFile ? { authFile } : {}), ...(conf.registries.length > 0 ? { registriesConf: conf } : {}) };
   if (username === undefined && password === undefined) {
@@ -142,7 +143,7 @@ export function loginCommands(program: Command): void {
     json: '{ status, registry, url, username, existingCredentials, identityToken (whether a refresh token was stored), key, storedIn } and never a password or token',
   }).action((server: string | undefined, flags: LoginFlags) =>
     withFlagHints(
-      () => [sharedSide(loginRegistryHost(server), flags, { credentials: false })],
+      async () => [sharedSide((await import('../../login/login.js')).loginRegistryHost(server), flags, { credentials: false })],
       () => runLogin(server, flags),
     ),
   );
@@ -160,6 +161,7 @@ export function loginCommands(program: Command): void {
     json: '{ registry, removed: [keys erased], failures: [{ key, message }] }',
   }).action(async (server: string | undefined, flags: { config?: string; configDir?: string; authfile?: string } & OutputFlags) => {
     const dir = flags.configDir ?? flags.config;
+    const { logout } = await import('../../login/login.js');
     const result = await logout(server, { ...(dir ? { configDir: dir } : {}), ...(flags.authfile ? { authFile: flags.authfile } : {}) });
     if (flags.json) {
       printJson({ registry: result.registry, removed: result.removed, failures: result.failures });

@@ -4,10 +4,6 @@
  * with 200 or 401.
  */
 import type { Command } from 'commander';
-import { ping } from '../../transport/endpoint.js';
-import { parseWwwAuthenticate } from '../../auth/challenge.js';
-import { statusText } from '../../transport/errors.js';
-import { redactUrl } from '../../redact.js';
 import { addRegistryFlags, transportOptions, type RegistryFlags } from '../options.js';
 import { addOutputFlags, printJson, type OutputFlags } from './output.js';
 import { sharedSide, withFlagHints } from './hints.js';
@@ -24,6 +20,13 @@ export function pingCommand(program: Command): void {
 }
 
 async function runPing(registry: string, flags: PingFlags): Promise<void> {
+  // The library is loaded when the command runs, not at start-up (docs/startup.md).
+  const [{ ping }, { parseWwwAuthenticate }, { statusText }, { redactUrl }] = await Promise.all([
+    import('../../transport/endpoint.js'),
+    import('../../auth/challenge.js'),
+    import('../../transport/errors.js'),
+    import('../../redact.js'),
+  ]);
   const result = await ping(registry, { ...(await transportOptions(flags)), purpose: flags.mirrors ? 'pull' : 'push' });
   const ok = result.status === 200 || result.status === 401;
   const challenges = parseWwwAuthenticate(result.challenges);

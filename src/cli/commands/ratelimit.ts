@@ -4,7 +4,7 @@
  * manifest HEAD, which Docker Hub does not count.
  */
 import type { Command } from 'commander';
-import { checkRateLimit, type RateLimitResult } from '../../sync/index.js';
+import type { RateLimitResult } from '../../sync/index.js';
 import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
 import { addOutputFlags, printJson, type OutputFlags } from './output.js';
 import { registryOf, sharedSide, withFlagHints } from './hints.js';
@@ -32,8 +32,10 @@ export function ratelimitCommand(program: Command): void {
     .description("show Docker Hub's pull rate limit (limit, remaining, source) from one manifest HEAD, which is not counted")
     .action((ref: string, flags: Flags) =>
       withFlagHints(
-        () => [sharedSide(registryOf(ref.startsWith('docker://') ? ref : `docker://${ref}`), flags)],
+        async () => [sharedSide(await registryOf(ref.startsWith('docker://') ? ref : `docker://${ref}`), flags)],
         async () => {
+          // sync/ratelimit.js itself, not sync/index.js: the rest of sync is not needed here.
+          const { checkRateLimit } = await import('../../sync/ratelimit.js');
           const r = await checkRateLimit(ref, await accessOptions(flags));
           const rl = r.rateLimit;
           if (flags.json) {

@@ -5,7 +5,7 @@
  * index each platform manifest's referrers too. One library call (`referrerTree`).
  */
 import type { Command } from 'commander';
-import { referrerTree, type ReferrerNode, type ReferrerTree } from '../../image/referrers.js';
+import type { ReferrerNode, ReferrerTree } from '../../image/referrers.js';
 import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
 import { addOutputFlags, printJson, type OutputFlags } from './output.js';
 import { registryOf, sharedSide, withFlagHints } from './hints.js';
@@ -52,11 +52,12 @@ export function referrersCommand(program: Command): void {
     json: '{ name, digest, mediaType, referrers: [{ digest, mediaType, size, artifactType?, tag?, annotations?, referrers: [...] }], manifests?: [{ digest, mediaType, platform?, referrers }], count }',
   }).action((image: string, flags: ReferrersFlags) =>
     withFlagHints(
-      () => {
-        const host = registryOf(image);
+      async () => {
+        const host = await registryOf(image);
         return host === undefined ? [] : [sharedSide(host, flags)];
       },
       async () => {
+        const { referrerTree } = await import('../../image/referrers.js');
         const tree = await referrerTree(image, {
           access: await accessOptions(flags),
           ...(flags.artifactType !== undefined ? { artifactType: flags.artifactType } : {}),

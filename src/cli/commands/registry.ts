@@ -1,11 +1,11 @@
 /**
  * `gantry inspect`, `digest`, `tags`, `catalog`, `delete`: one library call each. Listings
- * are printed as their pages come.
+ * are printed as their pages come. The library is imported when a command runs, not when it is
+ * registered (docs/startup.md).
  */
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { inspect, type InspectResult } from '../../image/inspect.js';
-import { deleteImage, listCatalogPages, listTagPages, resolveDigest } from '../../client/operations.js';
+import type { InspectResult } from '../../image/inspect.js';
 import type { ListPage } from '../../client/pagination.js';
 import { formatBytes } from '../progress.js';
 import { accessOptions, addRegistryFlags, type RegistryFlags } from '../options.js';
@@ -126,8 +126,9 @@ export function registryCommands(program: Command): void {
     json: '{ name, digest, mediaType, platforms?: [{ platform, digest, mediaType, size }], image?: { digest, platform, os, architecture, variant, created, labels, size, configDigest, layers } }; --raw and --config print the stored JSON bytes instead',
   }).action((image: string, flags: InspectFlags) =>
     withFlagHints(
-      () => hostSides(registryOf(image), flags),
+      async () => hostSides(await registryOf(image), flags),
       async () => {
+        const { inspect } = await import('../../image/inspect.js');
         const result = await inspect(image, { access: await accessOptions(flags), ...(flags.platform ? { platform: flags.platform } : {}) });
         if (flags.raw) process.stdout.write(result.raw);
         else if (flags.config === true) {
@@ -143,8 +144,9 @@ export function registryCommands(program: Command): void {
     .description('print the manifest digest a reference resolves to')
     .action((ref: string, flags: Flags) =>
       withFlagHints(
-        () => hostSides(registryOf(ref), flags),
+        async () => hostSides(await registryOf(ref), flags),
         async () => {
+          const { resolveDigest } = await import('../../client/operations.js');
           const digest = await resolveDigest(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
           if (flags.json) printJson({ reference: ref, digest });
           else process.stdout.write(`${digest}\n`);
@@ -161,6 +163,7 @@ export function registryCommands(program: Command): void {
       withFlagHints(
         () => hostSides(registryOfRepository(repo), flags),
         async () => {
+          const { listTagPages } = await import('../../client/operations.js');
           const pages = listTagPages(repo.replace(/^docker:\/\//, ''), await accessOptions(flags));
           await printListing(pages, flags.json ? `{"repository":${JSON.stringify(repo)},"tags":[` : undefined);
         },
@@ -176,6 +179,7 @@ export function registryCommands(program: Command): void {
       withFlagHints(
         () => hostSides(host, flags),
         async () => {
+          const { listCatalogPages } = await import('../../client/operations.js');
           const pages = listCatalogPages(host, await accessOptions(flags));
           await printListing(pages, flags.json ? `{"registry":${JSON.stringify(host)},"repositories":[` : undefined);
         },
@@ -189,8 +193,9 @@ export function registryCommands(program: Command): void {
     .description('delete an image manifest from a registry (a tag is resolved to its digest first)')
     .action((ref: string, flags: Flags) =>
       withFlagHints(
-        () => hostSides(registryOf(ref), flags),
+        async () => hostSides(await registryOf(ref), flags),
         async () => {
+          const { deleteImage } = await import('../../client/operations.js');
           const digest = await deleteImage(ref.replace(/^docker:\/\//, ''), await accessOptions(flags));
           if (flags.json) printJson({ reference: ref, deleted: digest });
           else process.stdout.write(flags.quiet ? `${digest}\n` : `Deleted ${digest}\n`);

@@ -5,10 +5,9 @@
  * laid out as Go's tabwriter does for docker (min width 10, padding 3).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { Keychain, StaticKeychain, type CredentialSource } from '../../auth/keychain.js';
+import type { CredentialSource } from '../../auth/keychain.js';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { parseFilters } from '../../search/filters.js';
-import { search, searchTarget, type SearchResult } from '../../search/search.js';
+import type { SearchResult } from '../../search/search.js';
 import { addRegistryFlags, parseCreds, transportOptions, type RegistryFlags, dockerConfigDir } from '../options.js';
 import { addOutputFlags, printJson, type OutputFlags } from './output.js';
 import { sharedSide, withFlagHints } from './hints.js';
@@ -100,6 +99,12 @@ function parseLimit(value: string): number {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 async function runSearch(term: string, flags: SearchFlags): Promise<void> {
+  // The library is loaded when the command runs, not at start-up (docs/startup.md).
+  const [{ Keychain, StaticKeychain }, { parseFilters }, { search }] = await Promise.all([
+    import('../../auth/keychain.js'),
+    import('../../search/filters.js'),
+    import('../../search/search.js'),
+  ]);
   const filters = flags.filter ?? [];
   let names: string[];
   try {
@@ -144,5 +149,5 @@ export function searchCommand(program: Command): void {
   addOutputFlags(cmd, {
     quiet: 'print only the names, one per line (no table)',
     json: '{ query, results: [{ name, description, starCount, isOfficial, isAutomated }] }',
-  }).action((term: string, flags: SearchFlags) => withFlagHints(() => [sharedSide(searchTarget(term).indexName, flags)], () => runSearch(term, flags)));
+  }).action((term: string, flags: SearchFlags) => withFlagHints(async () => [sharedSide((await import('../../search/search.js')).searchTarget(term).indexName, flags)], () => runSearch(term, flags)));
 }

@@ -5,8 +5,7 @@
  */
 import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { parseDuration } from '../../server/cli-options.js';
-import { collectGarbage, DEFAULT_GC_GRACE_MS, type GarbageCollectionResult, type GarbageItem } from '../../server/gc/collect.js';
+import { DEFAULT_GC_GRACE_MS, type GarbageCollectionResult, type GarbageItem } from '../../server/gc/collect.js';
 import { formatBytes } from '../progress.js';
 import { printJson } from './output.js';
 
@@ -19,8 +18,10 @@ interface GcFlags {
 }
 
 /** `--grace`: a duration as `serve`'s flags take them, or zero (`0`, `0s`, `0h`…). */
-function parseGrace(value: string): number {
-  return /^\s*0+(\.0+)?(ms|s|m|h)?\s*$/.test(value) ? 0 : parseDuration('--grace', value);
+async function parseGrace(value: string): Promise<number> {
+  if (/^\s*0+(\.0+)?(ms|s|m|h)?\s*$/.test(value)) return 0;
+  const { parseDuration } = await import('../../server/cli-options.js');
+  return parseDuration('--grace', value);
 }
 
 function describe(item: GarbageItem): string {
@@ -75,10 +76,13 @@ export function serveGcCommand(serve: Command): void {
       if (storage === 'memory') {
         throw new GantryError(ErrorCode.USAGE, 'serve gc needs a storage directory: memory storage lives inside its server process and goes with it');
       }
+      const graceMs = flags.grace !== undefined ? await parseGrace(flags.grace) : undefined;
+      // The collector is loaded when the command runs, not at start-up (docs/startup.md).
+      const { collectGarbage } = await import('../../server/gc/collect.js');
       const result = await collectGarbage(storage, {
         dryRun: flags.dryRun === true,
         deleteUntagged: flags.deleteUntagged === true,
-        ...(flags.grace !== undefined ? { graceMs: parseGrace(flags.grace) } : {}),
+        ...(graceMs !== undefined ? { graceMs } : {}),
       });
       for (const warning of result.warnings) process.stderr.write(`gantry: warning: ${warning}\n`);
       if (flags.json) return printJson(result);

@@ -7,10 +7,13 @@
  */
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../../errors.js';
-import { DEFAULT_UPLOAD_PURGE_AGE_MS, DEFAULT_UPLOAD_PURGE_INTERVAL_MS, createRegistryServer, type RegistryServerOptions } from '../../server/index.js';
-import { parseDuration, registryServerOptionsFromCli, type RegistryServeFlags } from '../../server/cli-options.js';
-import { loadServeConfig, type ServeConfigFlags } from '../../server/config-file.js';
-import { connectUpstream } from '../../upstream/connect-upstream.js';
+// The defaults shown in --help come from server/options.js, which holds no server code; the
+// server, its config file reader (yaml) and the upstream client are loaded when `serve` runs
+// (docs/startup.md).
+import { DEFAULT_UPLOAD_PURGE_AGE_MS, DEFAULT_UPLOAD_PURGE_INTERVAL_MS } from '../../server/options.js';
+import type { RegistryServerOptions } from '../../server/index.js';
+import type { RegistryServeFlags } from '../../server/cli-options.js';
+import type { ServeConfigFlags } from '../../server/config-file.js';
 
 interface ProxyFlags {
   proxyRemote?: string;
@@ -20,7 +23,7 @@ interface ProxyFlags {
 }
 
 /** `--proxy-*` flags to `RegistryServerOptions.proxy`; the server checks the URL itself. */
-function proxyOptions(flags: ProxyFlags): RegistryServerOptions['proxy'] {
+async function proxyOptions(flags: ProxyFlags, parseDuration: (flag: string, value: string) => number): Promise<RegistryServerOptions['proxy']> {
   if (flags.proxyRemote === undefined) {
     const stray = (['proxyUsername', 'proxyPasswordFile', 'proxyTtl'] as const).find((k) => flags[k] !== undefined);
     if (stray) throw new ConfigError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --proxy-remote`);
@@ -29,6 +32,9 @@ function proxyOptions(flags: ProxyFlags): RegistryServerOptions['proxy'] {
   if ((flags.proxyUsername === undefined) !== (flags.proxyPasswordFile === undefined)) {
     throw new ConfigError('--proxy-username and --proxy-password-file go together: give both or neither');
   }
+  // Loaded now rather than at the first pulled-through request: a long-running server must not
+  // depend on finding its files again later (an upgrade may have replaced them meanwhile).
+  const { connectUpstream } = await import('../../upstream/connect-upstream.js');
   return {
     remoteUrl: flags.proxyRemote,
     ...(flags.proxyUsername !== undefined ? { username: flags.proxyUsername, passwordFile: flags.proxyPasswordFile } : {}),
@@ -43,7 +49,7 @@ type ServeFlags = ServeConfigFlags & { config?: string };
 
 /** The flags given on the command line (not commander's defaults) over the config file's. */
 async function mergedFlags(flags: ServeFlags, command: Command): Promise<ServeConfigFlags> {
-  const fromFile = flags.config !== undefined ? await loadServeConfig(flags.config) : {};
+  const fromFile = flags.config !== undefined ? await (await import('../../server/config-file.js')).loadServeConfig(flags.config) : {};
   const given: ServeConfigFlags = Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'config' && command.getOptionValueSource(k) === 'cli'));
   // Choices that exclude each other: the command line's replaces the file's, rather than contradicting it.
   const replaces = (keys: ReadonlyArray<keyof ServeConfigFlags>, over: ReadonlyArray<keyof ServeConfigFlags> = keys): void => {
@@ -61,8 +67,9 @@ async function mergedFlags(flags: ServeFlags, command: Command): Promise<ServeCo
  */
 export async function serveOptions(cliFlags: ServeFlags, command: Command): Promise<RegistryServerOptions> {
   const flags = await mergedFlags(cliFlags, command);
+  const { parseDuration, registryServerOptionsFromCli } = await import('../../server/cli-options.js');
   const { proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl, delete: del, quiet, ...serveFlags } = flags;
-  const proxy = proxyOptions({ proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl });
+  const proxy = await proxyOptions({ proxyRemote, proxyUsername, proxyPasswordFile, proxyTtl }, parseDuration);
   const options = await registryServerOptionsFromCli({
     ...(serveFlags as RegistryServeFlags),
     deleteEnabled: del !== false,
@@ -101,6 +108,7 @@ export function serveCommand(program: Command): void {
     .action(async (cliFlags: ServeFlags, command: Command) => {
       const options = await serveOptions(cliFlags, command);
       const proxy = options.proxy;
+      const { createRegistryServer } = await import('../../server/index.js');
       const server = await createRegistryServer(options);
       const mode = proxy ? `, pull-through cache of ${new URL(proxy.remoteUrl).origin}` : '';
       const metrics = server.metricsUrl ? `; metrics on ${server.metricsUrl}/metrics` : options.metrics ? `; metrics on ${server.url}/metrics` : '';
