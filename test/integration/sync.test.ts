@@ -235,7 +235,9 @@ describe('sync on the embedded registry', () => {
     const keys = parts.flatMap((p) => Object.keys(p));
     assert.equal(new Set(keys).size, keys.length, 'no tag in two shards');
     assert.deepEqual(Object.assign({}, ...parts), everything);
-    assert.ok(parts.every((p) => Object.keys(p).length > 0), 'each shard got some of it');
+    // The split hashes registry/repository:tag, and the registry's port changes every run: with this
+    // handful of tags a shard can be empty by chance, but all eleven in one shard (p ≈ 2·10⁻⁵) means no split.
+    assert.ok(parts.filter((p) => Object.keys(p).length > 0).length >= 2, 'the work is split');
   });
 
   test('a listed tag missing at the source fails alone; two destinations share one source HEAD', async () => {
