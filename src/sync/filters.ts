@@ -3,9 +3,7 @@
  * exclusion, semver range, the newest N), immutable tags, and the shard a tag belongs to.
  * Pure functions over names; nothing here sends a request.
  */
-import { createHash } from 'node:crypto';
 import semver, { type SemVer } from 'semver';
-import { ErrorCode, GantryError } from '../errors.js';
 import type { SyncTagFilter } from './config.js';
 
 /**
@@ -118,36 +116,4 @@ export function immutableRule(rule: boolean | string | undefined): (tag: string)
   if (rule === true) return () => true;
   const re = new RegExp(rule);
   return (tag) => re.test(tag);
-}
-
-/** One process's share of a sync: shard `index` (from 0) of `count`. */
-export interface SyncShard {
-  /** This process's shard, from 0 to count - 1 (a Kubernetes indexed Job's `JOB_COMPLETION_INDEX`). */
-  readonly index: number;
-  /** How many shards share the sync, 1 to 10 000. */
-  readonly count: number;
-}
-
-/** The most shards a sync is split into. */
-export const MAX_SHARDS = 10_000;
-
-/** Reads `I/N` (`--shard 0/4`); USAGE when it is not two integers with 0 ≤ I < N ≤ 10 000. */
-export function parseShard(text: string): SyncShard {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  const index = m ? Number(m[1]) : NaN;
-  const count = m ? Number(m[2]) : NaN;
-  if (!m || !(count >= 1 && count <= MAX_SHARDS) || !(index >= 0 && index < count)) {
-    throw new GantryError(ErrorCode.USAGE, `--shard: expected I/N with 0 ≤ I < N ≤ ${MAX_SHARDS} (e.g. 0/4 for the first of four), got "${text}"`);
-  }
-  return { index, count };
-}
-
-/**
- * The shard of a source tag: the first 48 bits of sha256(`registry/path:tag`) mod `count`.
- * Deterministic across processes and machines, so N processes given the same configuration
- * split the tags between them with no coordinator, each tag in exactly one shard.
- */
-export function shardOf(key: string, count: number): number {
-  const h = createHash('sha256').update(key).digest();
-  return h.readUIntBE(0, 6) % count;
 }

@@ -7,7 +7,7 @@
 import { ErrorCode, GantryError } from '../errors.js';
 import type { RateLimit } from '../transport/rate-limit.js';
 import { RateLimitReserveError, type SyncRequestCounts } from './gate.js';
-import type { SyncShard } from './filters.js';
+import type { SyncShard } from './shard.js';
 
 /** Items a report keeps; past it only the totals grow (`itemsOmitted` says how many were left out). */
 export const MAX_REPORT_ITEMS = 10_000;

@@ -24,7 +24,7 @@ import { ACCEPT_MANIFESTS } from '../oci/media-types.js';
 import { Reference, Repository } from '../ref/reference.js';
 import { checkConfigObject } from './config-file.js';
 import { DEFAULT_REGISTRY_REQUESTS, DEFAULT_SYNC_BLOB_JOBS, DEFAULT_SYNC_JOBS, MAX_REGISTRY_REQUESTS, MAX_SYNC_JOBS, type SyncConfig, type SyncDestination } from './config.js';
-import { MAX_SHARDS, type SyncShard } from './filters.js';
+import { MAX_SHARDS, type SyncShard } from './shard.js';
 import type { RegistryGate } from './gate.js';
 import { copyTag, expectedDigest } from './images.js';
 import { WorkQueue } from './queue.js';

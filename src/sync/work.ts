@@ -14,7 +14,8 @@ import type { RegistryClient, RepositoryClient } from '../client/registry-client
 import { ErrorCode, GantryError } from '../errors.js';
 import { MAX_CONFIG_BYTES } from '../image/inspect.js';
 import type { SyncRepository, SyncSource, SyncTagFilter } from './config.js';
-import { immutableRule, NewestTags, repositoryFilter, shardOf, tagPredicate, tagVersion, type SyncShard } from './filters.js';
+import { immutableRule, NewestTags, repositoryFilter, tagPredicate, tagVersion } from './filters.js';
+import { shardOf, type SyncShard } from './shard.js';
 import type { SemVer } from 'semver';
 
 /** One source tag to sync to each of the source's destinations. */

@@ -403,6 +403,9 @@ describe('sync on the embedded registry', () => {
     try {
       writeFileSync(join(dir, 'daemon.json'), '{}');
       writeFileSync(join(dir, 'registries.conf'), '');
+      // --shard is checked as the flags are parsed, before anything is read or sent.
+      const badShard = await run(['--src', `${src.host}/team/tool`, '--dest', `${d.host}/cli`, '--shard', '3/3']);
+      assert.match(`${badShard.err?.message ?? ''} ${badShard.errOut}`, /--shard: expected I\/N with 0 ≤ I < N/);
       const oneOff = await run(['--src', `${src.host}/team/tool`, '--dest', `${d.host}/cli`, '--json']);
       assert.equal(oneOff.err, undefined, oneOff.err?.message);
       const report = JSON.parse(oneOff.out);

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { immutableRule, NewestTags, parseShard, repositoryFilter, repositoryMatcher, shardOf, tagPredicate, tagVersion } from '../../src/sync/filters.js';
+import { immutableRule, NewestTags, repositoryFilter, repositoryMatcher, tagPredicate, tagVersion } from '../../src/sync/filters.js';
+import { parseShard, shardOf } from '../../src/sync/shard.js';
 import { destinationPath } from '../../src/sync/sync.js';
 import { RateLimitReserveError, RegistryGate, requestKind } from '../../src/sync/gate.js';
 import { WorkQueue } from '../../src/sync/queue.js';

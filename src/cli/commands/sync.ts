@@ -9,7 +9,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
 import { DOMAIN_RE } from '../../ref/grammar.js';
 import { parseRepository, Reference } from '../../ref/reference.js';
-import type { SyncConfig, SyncDestination, SyncItem, SyncReport, SyncShard, SyncSource, SyncTagFilter } from '../../sync/index.js';
+import type { SyncConfig, SyncDestination, SyncItem, SyncReport, SyncSource, SyncTagFilter } from '../../sync/index.js';
+import { parseShard } from '../../sync/shard.js';
 import { formatBytes } from '../progress.js';
 import { accessOptions, addRegistryFlags, addTwoSidedFlags, parseCreds, type RegistryFlags, type TwoSidedFlags } from '../options.js';
 import { addOutputFlags, printJson } from './output.js';
@@ -58,15 +59,7 @@ function integer(flag: string, min: number, max: number) {
   };
 }
 
-/**
- * sync's `parseShard`, loaded by the `preSubcommand` hook that {@link syncCommands} puts on the
- * program, before `sync`'s flags are parsed: its module (the tag filters, with semver) is not
- * loaded at start-up by the other commands (docs/startup.md).
- */
-let parseShard: ((text: string) => SyncShard) | undefined;
-
 function shardFlag(value: string): { index: number; count: number } {
-  if (!parseShard) throw new InvalidArgumentError('the shard parser is not loaded (gantry sync must be run as a subcommand of gantry)');
   try {
     return parseShard(value);
   } catch (err) {
@@ -245,8 +238,4 @@ export function syncCommands(program: Command): void {
     quiet: 'print nothing but failures (on stderr)',
     json: '{ dryRun, shard?, tags, copied, skipped, planned, failed, interrupted, bytes, items: [{ action, source, destination, tag, reason, digest, bytes, blobs, error }], itemsOmitted, registries: { HOST: { requests, connections, rateLimit } }, stopped?, seconds }',
   }).action((file: string | undefined, flags: SyncFlags) => withFlagHints(() => sides(flags), () => runSync(file, flags)));
-  // Before commander parses sync's flags (--shard needs parseShard), never for another command.
-  program.hook('preSubcommand', async (_program, subcommand) => {
-    if (subcommand === cmd && !parseShard) ({ parseShard } = await import('../../sync/filters.js'));
-  });
 }
