@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import { ErrorCode, GantryError } from '../../errors.js';
-import { DEFAULT_GC_GRACE_MS, type GarbageCollectionResult, type GarbageItem } from '../../server/gc/collect.js';
+import type { GarbageCollectionResult, GarbageItem } from '../../server/gc/collect.js';
+import { DEFAULT_GC_GRACE_MS } from '../../server/gc/grace.js';
 import { formatBytes } from '../progress.js';
 import { printJson } from './output.js';
 

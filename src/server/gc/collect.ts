@@ -20,18 +20,14 @@ import { InvalidOptionError, OptionCheck } from '../../options.js';
 import { StorageLayout } from '../storage/layout.js';
 import { removeTrash, restoreTrash } from '../storage/trash.js';
 import { sweepBlobs } from './blobs.js';
+import { DEFAULT_GC_GRACE_MS } from './grace.js';
 import { acquireLock } from './lock.js';
 import { collectRepository } from './repository.js';
 import type { GarbageItem, Sweep } from './sweep.js';
 import { repositoryNames } from './walk.js';
 
 export type { GarbageItem } from './sweep.js';
-
-/**
- * The default grace period: one hour, as long as a push may reasonably take between its first
- * blob and its manifest (blobs are unreferenced until then).
- */
-export const DEFAULT_GC_GRACE_MS = 3_600_000;
+export { DEFAULT_GC_GRACE_MS };
 
 /** Options of {@link collectGarbage}. */
 export interface GarbageCollectionOptions {
