@@ -37,6 +37,7 @@ import { gzipSync } from 'node:zlib';
 import { RegistryClient } from '../src/client/registry-client.js';
 import { Digest } from '../src/ref/digest.js';
 import { measure, type Measurement } from './measure.js';
+import { spread } from './stats.js';
 import { startBenchDockerRegistry, type BenchRegistry } from './registries.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -249,12 +250,14 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
       const ratios = rows
         .filter((r) => r.phase === phase && r.tool === 'gantry')
         .map((gr) => gr.wallSeconds / (rows.find((sr) => sr.phase === phase && sr.tool === 'skopeo' && sr.run === gr.run)?.wallSeconds ?? NaN));
-      const worst = Math.max(...ratios);
+      // Judged on the median of the runs (issue 17's rule for every target); the spread is said when it straddles.
+      const s = spread(ratios);
+      const straddles = s.min <= SYNC_TIME_TARGET && s.max > SYNC_TIME_TARGET;
       const overFloor = rows
         .filter((r) => r.phase === phase && r.tool === 'gantry')
         .map((gr) => gr.wallSeconds / (rows.find((fr) => fr.phase === 'no-change' && fr.tool === 'floor' && fr.run === gr.run)?.wallSeconds ?? NaN));
       const floorNote = phase === 'no-change' ? `; gantry/floor ${overFloor.map((x) => `${x.toFixed(2)}×`).join(', ')}, floor/skopeo ${ratios.map((x, i) => `${(x / overFloor[i]!).toFixed(3)}×`).join(', ')}` : '';
-      checks.push({ target: `${phase}: gantry ≤ ${SYNC_TIME_TARGET}× skopeo's wall time`, measured: `${ratios.map((x) => `${x.toFixed(3)}×`).join(', ')}${floorNote}`, met: worst <= SYNC_TIME_TARGET });
+      checks.push({ target: `${phase}: gantry ≤ ${SYNC_TIME_TARGET}× skopeo's wall time`, measured: `median ${s.median.toFixed(3)}× of ${ratios.map((x) => `${x.toFixed(3)}×`).join(', ')}${straddles ? ` (the spread straddles ${SYNC_TIME_TARGET}×)` : ''}${floorNote}`, met: s.median <= SYNC_TIME_TARGET });
       const req = rows.filter((r) => r.phase === phase && r.requests).map((r) => r.requests!);
       const heads = Math.max(...req.map((q) => Math.max(q.perTag.sourceHeads, q.perTag.destinationHeads)));
       const src = Math.max(...req.map((q) => q.perTag.source));
