@@ -2,6 +2,13 @@
 // The `gantry` command: the bundled CLI (`npm install` builds it; see scripts/bundle-cli.mjs
 // and docs/startup.md).
 import module from 'node:module';
+import v8 from 'node:v8';
+
+// V8's young generation stays at its first size instead of growing to 16 MiB semi-spaces: a
+// transfer's garbage is short-lived stream chunks, so small, frequent scavenges free them (and
+// the buffers they hold) sooner. Measured on a 1 GiB pull (farm-bench, 6 paired runs): peak RSS
+// 90 MiB instead of 108, CPU 0.76×, wall 0.87× (docs/startup.md). Set before any code is loaded.
+v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 // V8's code cache for the bundle, where Node has one (22.1 and later): a later run reads the
 // compiled code instead of compiling the bundle again. Node keeps it in its default directory
