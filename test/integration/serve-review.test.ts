@@ -58,6 +58,18 @@ async function startCache(up: FakeUpstream, extra: Partial<RegistryServerOptions
   return createRegistryServer({ listen: { host: '127.0.0.1', port: 0 }, storage: 'memory', proxy: { remoteUrl: 'https://upstream.invalid', connect: () => up }, ...extra });
 }
 
+/** A manifest of the fake upstream's. */
+const upstreamManifest = (bytes: Buffer): UpstreamManifest => ({ digest: sha256(bytes), mediaType: OCI_MANIFEST, bytes });
+
+/** A cache (tag TTL 0: every GET revalidates) that has served `team/app:1` once, as the manifest `first`. */
+async function cachedTag(): Promise<{ up: FakeUpstream; server: RegistryServer }> {
+  const up = new FakeUpstream();
+  up.manifests.set('team/app:1', upstreamManifest(imageManifest('first')));
+  const server = await startCache(up, { proxy: { remoteUrl: 'https://upstream.invalid', connect: () => up, tagTtlMs: 0 } });
+  assert.equal((await request('GET', `${server.url}/v2/team/app/manifests/1`)).status, 200);
+  return { up, server };
+}
+
 describe('pull-through cache: spools', () => {
   test('a second cache opening the same storage does not break the first one\'s blob fetches', async () => {
     const storage = join(root, 'shared-storage');
@@ -180,16 +192,11 @@ describe('pull-through cache: manifests', () => {
   }
 
   test('a tag that moves again between the HEAD and the GET by its digest is followed, not forgotten', async () => {
-    const up = new FakeUpstream();
-    const first = imageManifest('first');
-    const m1 = { digest: sha256(first), mediaType: OCI_MANIFEST, bytes: first };
-    up.manifests.set('team/app:1', m1);
-    const server = await startCache(up, { proxy: { remoteUrl: 'https://upstream.invalid', connect: () => up, tagTtlMs: 0 } });
+    const { up, server } = await cachedTag();
     try {
-      assert.equal((await request('GET', `${server.url}/v2/team/app/manifests/1`)).status, 200);
       // The HEAD names m2, but m2 is gone by the GET (the tag moved on to m3, m2 deleted).
-      const m2 = { digest: sha256(imageManifest('second')), mediaType: OCI_MANIFEST, bytes: imageManifest('second') };
-      const m3 = { digest: sha256(imageManifest('third')), mediaType: OCI_MANIFEST, bytes: imageManifest('third') };
+      const m2 = upstreamManifest(imageManifest('second'));
+      const m3 = upstreamManifest(imageManifest('third'));
       up.headManifest = async () => ({ digest: m2.digest });
       up.manifests.set('team/app:1', m3);
       const r = await request('GET', `${server.url}/v2/team/app/manifests/1`);
@@ -202,18 +209,12 @@ describe('pull-through cache: manifests', () => {
   });
 
   test('a moved tag whose new manifest, fetched by the HEAD\'s digest, comes back as another one: the cached one is served stale', async () => {
-    const up = new FakeUpstream();
-    const first = imageManifest('first');
-    const m1 = { digest: sha256(first), mediaType: OCI_MANIFEST, bytes: first };
-    up.manifests.set('team/app:1', m1);
-    const server = await startCache(up, { proxy: { remoteUrl: 'https://upstream.invalid', connect: () => up, tagTtlMs: 0 } });
+    const { up, server } = await cachedTag();
     try {
-      assert.equal((await request('GET', `${server.url}/v2/team/app/manifests/1`)).status, 200);
       // The tag moves to m2 upstream, but a GET of m2 by digest answers m3 (well formed, self-consistent).
-      const second = imageManifest('second');
-      const third = imageManifest('third');
-      const m2 = { digest: sha256(second), mediaType: OCI_MANIFEST, bytes: second };
-      const m3 = { digest: sha256(third), mediaType: OCI_MANIFEST, bytes: third };
+      const m1 = upstreamManifest(imageManifest('first'));
+      const m2 = upstreamManifest(imageManifest('second'));
+      const m3 = upstreamManifest(imageManifest('third'));
       up.manifests.set('team/app:1', m2);
       up.manifests.set(`team/app:${m2.digest}`, m3);
       const r = await request('GET', `${server.url}/v2/team/app/manifests/1`);
