@@ -71,7 +71,9 @@ describe('a copy to a docker archive killed with SIGKILL', () => {
       const p = join(out, n);
       return sum + (n.endsWith('.spool') ? readdirSync(p).reduce((s, f) => s + statSync(join(p, f)).size, 0) : statSync(p).size);
     }, 0);
-    assert.ok(leftBytes > LAYERS[0]! + MiB, `the leftovers hold ${leftBytes} bytes`);
+    // At least the first layer, in the temporary archive (the spool's share depends on how far the next layer got
+    // between the check above and the kill: once, under CI on Node 24, the spool held nothing by then).
+    assert.ok(leftBytes > LAYERS[0]!, `the leftovers hold ${leftBytes} bytes`);
     t.diagnostic(`the killed run left ${left.join(' and ')}: ${(leftBytes / MiB).toFixed(1)} MiB`);
     assert.ok(readFileSync(file).equals(oldBytes), 'FILE is the old archive, untouched');
 
