@@ -8,7 +8,8 @@ import v8 from 'node:v8';
 // transfer's garbage is short-lived stream chunks, so small, frequent scavenges free them (and
 // the buffers they hold) sooner. Measured on a 1 GiB pull (farm-bench, 6 paired runs): peak RSS
 // 90 MiB instead of 108, CPU 0.76×, wall 0.87× (docs/startup.md). Set before any code is loaded.
-v8.setFlagsFromString('--semi-space-growth-factor=1');
+// Not for `gantry serve`: the embedded registry spent more CPU per GiB with it (bench).
+if (!process.argv.slice(2).includes('serve')) v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 // V8's code cache for the bundle, where Node has one (22.1 and later): a later run reads the
 // compiled code instead of compiling the bundle again. Node keeps it in its default directory
