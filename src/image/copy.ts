@@ -493,8 +493,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     // An image up to date has its blobs, and maybe its referrers: only the missing ones are written.
     const missing = upToDate ? await missingReferrers(destination, attached, options.signal) : attached;
     const imageBlobs = new Set(p.blobs.map((d) => d.digest.toString()));
-    const missingBlobs = missing === attached ? referrerBlobs : distinctBlobs(...missing.map((r) => r.blobs));
-    const pending = upToDate ? missingBlobs.filter((d) => !imageBlobs.has(d.digest.toString())) : distinctBlobs(p.blobs, referrerBlobs);
+    const pending = upToDate ? distinctBlobs(...missing.map((r) => r.blobs)).filter((d) => !imageBlobs.has(d.digest.toString())) : distinctBlobs(p.blobs, referrerBlobs);
     let copied = 0;
     let existed = upToDate ? p.blobs.length : 0;
     let mounted = 0;

@@ -13,8 +13,7 @@
  *
  * The file is removed once the fetch and every reader let go of it (`release`).
  */
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
 /** Bytes read from the spool at a time by one reader. */
@@ -40,19 +39,9 @@ export class Spool {
     private readonly handle: FileHandle,
   ) {}
 
-  /**
-   * Creates the (new, empty) spool file at `path`. Its directory is made again when it is
-   * missing: another server starting on the same storage clears `<storage>/proxy-spool/` of
-   * what it takes for a crash's leftovers, this server's live directory among them.
-   */
+  /** Creates the (new, empty) spool file at `path`. */
   static async create(path: string): Promise<Spool> {
-    try {
-      return new Spool(path, await open(path, 'wx+', 0o600));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      return new Spool(path, await open(path, 'wx+', 0o600));
-    }
+    return new Spool(path, await open(path, 'wx+', 0o600));
   }
 
   /** Bytes written to the file so far. */

@@ -58,8 +58,11 @@ export class FilesystemUploads {
       }
       if (this.busy.has(id)) continue;
       const started = await this.startedAt(id);
-      const made = Number.isNaN(started) ? await stat(join(this.dir, id)).then((s) => s.mtimeMs, () => 0) : 0;
-      const abandoned = Number.isNaN(started) ? (opening && now - made >= UNREADABLE_SESSION_GRACE_MS) || old(made) : old(started);
+      let abandoned = old(started);
+      if (Number.isNaN(started)) {
+        const made = await stat(join(this.dir, id)).then((s) => s.mtimeMs, () => 0);
+        abandoned = (opening && now - made >= UNREADABLE_SESSION_GRACE_MS) || old(made);
+      }
       // Checked again: a request may have arrived while the info file was read.
       if (!abandoned || this.busy.has(id)) continue;
       this.busy.add(id);
