@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The sync scenario's floor (bench/sync.ts): what a no-change rerun costs with nothing but the
 // requests themselves. One process, node:http with 8 kept-alive connections per registry
-// (gantry's default; node:http loads faster than undici), 8 tags in flight, each tag's two manifest HEADs at once, after one tag listing
+// (gantry's default; node:http is built in, no package to load), 8 tags in flight, each tag's two manifest HEADs at once, after one tag listing
 // per repository: the same requests gantry's rerun makes, without auth, configuration,
 // retries, filters or a report. A tag whose digests differ is only counted.
 //
