@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { GIB, MIB } from './image.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScenarioResult, ScenarioSet } from './results-model.js';
 import { pairRatio, runRatio, spread, summarize } from './stats.js';
-import type { Spread } from './stats.js';
-import type { Mover } from './tools.js';
+import type { Sample, Spread } from './stats.js';
+import type { Mover, Tool } from './tools.js';
 
 /** Ratio targets of one scenario: gantry's time over each contender's, at most this (medians of same-run pairs). */
 export interface Goal {
@@ -54,16 +54,19 @@ export const CLIENT_VERIFICATION: Partial<Record<Scenario, Record<Mover, string>
     gantry: 'size and sha256 of every blob read from the layout, as it is uploaded (hashed {hashing}); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing',
+    'node-floor': 'size and sha256 of every blob as it is uploaded (inline)',
   },
   pull: {
     gantry: 'size and sha256 of every blob before it is renamed into the layout (hashed {hashing})',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'sha256sum of every blob after it is written',
+    'node-floor': 'size and sha256 of every blob before it is renamed into the layout (inline)',
   },
   copy: {
     gantry: 'size and sha256 of every blob as it streams from the source registry into the destination (hashed {hashing}); a mismatch cancels the upload before its commit',
     skopeo: 'the digest of every blob as it is copied (containers/image digestingReader)',
     floor: 'nothing (curl GET \\| curl PUT: only the destination registry checks)',
+    'node-floor': 'size and sha256 of every blob as it streams from the source registry into the destination (inline)',
   },
 };
 
@@ -72,10 +75,10 @@ function verificationTable(results: BenchResults): string {
   const rows = [...scenarios].flatMap((scenario) => {
     const v = CLIENT_VERIFICATION[scenario];
     const gantry = v?.gantry.replace('{hashing}', results.machine.gantryHashing ?? 'where the machine of the run decided (not recorded)');
-    return v ? [`| ${scenario} | ${gantry} | ${v.skopeo} | ${v.floor} |\n`] : [];
+    return v ? [`| ${scenario} | ${gantry} | ${v.skopeo} | ${v.floor} | ${v['node-floor']} |\n`] : [];
   });
   if (!rows.length) return '';
-  return `| scenario | gantry verifies | skopeo verifies | floor verifies |\n|---|---|---|---|\n${rows.join('')}`;
+  return `| scenario | gantry verifies | skopeo verifies | floor verifies | Node floor verifies |\n|---|---|---|---|---|\n${rows.join('')}`;
 }
 
 const s2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
@@ -101,15 +104,14 @@ function cpuPerGiB(r: ScenarioResult, tool: Mover): string {
 }
 
 function transferTable(rows: ScenarioResult[]): string {
-  let md = '| scenario | image | gantry s | skopeo s | floor s | gantry/skopeo | gantry/floor | CPU s/GiB gantry | skopeo | floor | RSS MiB gantry | skopeo | floor |\n';
-  md += '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+  let md = '| scenario | image | gantry s | skopeo s | floor s | Node floor s | gantry/skopeo | gantry/floor | gantry/Node floor | CPU s/GiB gantry | skopeo | floor | Node floor | RSS MiB gantry | skopeo | floor |\n';
+  md += '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
   for (const r of rows) {
-    const [g, k, f] = (['gantry', 'skopeo', 'floor'] as const).map((t) => summarize(r.samples, t));
-    const rk = pairRatio(r.samples, 'skopeo');
-    const rf = pairRatio(r.samples, 'floor');
-    md += `| ${r.scenario} | ${r.image} | ${g ? range(g.wall) : '–'} | ${k ? range(k.wall) : '–'} | ${f ? range(f.wall) : '–'} `;
-    md += `| ${rk ? range(rk) : '–'} | ${rf ? range(rf) : '–'} `;
-    md += `| ${cpuPerGiB(r, 'gantry')} | ${cpuPerGiB(r, 'skopeo')} | ${cpuPerGiB(r, 'floor')} `;
+    const [g, k, f, n] = (['gantry', 'skopeo', 'floor', 'node-floor'] as const).map((t) => summarize(r.samples, t));
+    const [rk, rf, rn] = (['skopeo', 'floor', 'node-floor'] as const).map((t) => pairRatio(r.samples, t));
+    md += `| ${r.scenario} | ${r.image} | ${g ? range(g.wall) : '–'} | ${k ? range(k.wall) : '–'} | ${f ? range(f.wall) : '–'} | ${n ? range(n.wall) : '–'} `;
+    md += `| ${rk ? range(rk) : '–'} | ${rf ? range(rf) : '–'} | ${rn ? range(rn) : '–'} `;
+    md += `| ${cpuPerGiB(r, 'gantry')} | ${cpuPerGiB(r, 'skopeo')} | ${cpuPerGiB(r, 'floor')} | ${cpuPerGiB(r, 'node-floor')} `;
     md += `| ${g ? range(g.peakRssMiB, 0) : '–'} | ${k ? range(k.peakRssMiB, 0) : '–'} | ${f ? range(f.peakRssMiB, 0) : '–'} |\n`;
   }
   return md;
@@ -232,6 +234,35 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   return checks;
 }
 
+/** `num`'s wall time over `den`'s, run by run (same-run pairs), summarised. */
+function toolRatio(samples: Sample[], num: Tool, den: Tool): Spread | undefined {
+  const of = (tool: Tool) => samples.filter((s) => s.tool === tool).map((s) => ({ run: s.run, value: s.wallSeconds }));
+  return runRatio(of(num), of(den));
+}
+
+/**
+ * Each ratio target against skopeo or the floor, beside the same ratio for the least Node
+ * program: the Node floor for transfers (bench/node-floor.mjs), `node -e 0` for listings. A
+ * bound over the target says no Node program met it in this run; gantry over the bound is
+ * what gantry itself adds.
+ */
+function boundsTable(results: BenchResults): string {
+  let md = '';
+  for (const r of results.scenarios) {
+    const goal = goalOf(r);
+    const bound: Tool = TRANSFERS.includes(r.scenario) ? 'node-floor' : 'node';
+    for (const other of ['skopeo', 'floor'] as const) {
+      const g = goal?.[other];
+      const b = toolRatio(r.samples, bound, other);
+      const own = pairRatio(r.samples, bound);
+      if (g === undefined || !b || !own) continue;
+      const name = bound === 'node' ? 'node -e 0' : 'Node floor';
+      md += `| ${labelOf(r)}: gantry/${other} ≤ ${g} | ${name}/${other} ${range(b)} | ${b.median > g ? `over ${g}` : `within ${g}`} | gantry/${name} ${range(own)} |\n`;
+    }
+  }
+  return md ? `| target | the least Node program, same run | its median against the target | what gantry adds |\n|---|---|---|---|\n${md}` : '';
+}
+
 const cpuPerGiBOf = (r: EmbeddedRow): number => r.serverCpuSeconds / (r.bytes / GIB);
 
 function targetsTable(results: BenchResults): string {
@@ -272,6 +303,8 @@ export function markdown(results: BenchResults): string {
   if (verification) md += `\n## What each contender verifies on the client\n\n${verification}`;
   md += "\n## Targets\n\nJudged on the run's medians only (the median of the same-run pairs' ratios; for the embedded registry the ratio of the two servers' medians); the spread, min–max of the same-run pairs' ratios, says whether every pair agreed.\n\n";
   md += targetsTable(results);
+  const bounds = boundsTable(results);
+  if (bounds) md += `\n## What bounds the targets\n\nThe same ratios for the least Node program (median, min–max of the same-run pairs).\n\n${bounds}`;
   if (results.scaling.length) {
     md += '\n## Scaling (one run each)\n\n| scenario | image | GiB | layers | tool | wall s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n';
     for (const r of results.scaling) {
@@ -309,12 +342,12 @@ export function markdown(results: BenchResults): string {
 /** Horizontal bars, one pair per scenario; a red tick marks each bar's target. */
 export function ratiosSvg(results: BenchResults): string {
   const rows: { label: string; value: number; target: number | undefined; color: string }[] = [];
-  const colors: Record<'skopeo' | 'floor' | 'node', string> = { skopeo: '#3b7dd8', floor: '#8a8a8a', node: '#6aa84f' };
+  const colors: Record<'skopeo' | 'floor' | 'node' | 'node-floor', string> = { skopeo: '#3b7dd8', floor: '#8a8a8a', node: '#6aa84f', 'node-floor': '#b07cc6' };
   for (const r of results.scenarios) {
     const label = labelOf(r);
-    for (const other of ['skopeo', 'floor', 'node'] as const) {
+    for (const other of ['skopeo', 'floor', 'node', 'node-floor'] as const) {
       const ratio = pairRatio(r.samples, other);
-      if (ratio) rows.push({ label: `${label} ÷ ${other}`, value: ratio.median, target: goalOf(r)?.[other], color: colors[other] });
+      if (ratio) rows.push({ label: `${label} ÷ ${other}`, value: ratio.median, target: other === 'node-floor' ? undefined : goalOf(r)?.[other], color: colors[other] });
     }
   }
   const scaleMax = Math.max(2, ...rows.map((r) => Math.ceil(r.value * 2) / 2));
@@ -368,6 +401,8 @@ export function updateReadme(readmePath: string, results: BenchResults, resultsL
   const verification = verificationTable(results);
   if (verification) block += `\nOn the client, while the bytes move:\n\n${verification}`;
   block += `\nTargets, on the median of the same-run pairs:\n\n${targetsTable(results)}`;
+  const bounds = boundsTable(results);
+  if (bounds) block += `\nThe same ratios for the least Node program in the same run (the Node floor for transfers, \`node -e 0\` for listings):\n\n${bounds}`;
   block += '\n![gantry/skopeo and gantry/floor ratios](bench/results/ratios.svg)\n';
   writeFileSync(readmePath, text.slice(0, start + README_START.length) + block + text.slice(end));
   return true;

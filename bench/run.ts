@@ -33,7 +33,7 @@ import type { BenchContext } from './scenarios.js';
 import { runServeCacheBench } from './serve-cache.js';
 import { runSyncBench } from './sync.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScalingRow } from './results-model.js';
-import { copyArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
+import { copyArgv, nodeStartArgv, pullArgv, pushArgv, tagsArgv } from './tools.js';
 import type { ToolContext } from './tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -252,7 +252,9 @@ async function manyTags(bc: BenchContext, plain: BenchRegistry, results: BenchRe
   log(`many-tags: gantry lists the ${TAG_COUNT} tags in ${pages} GET …/tags/list request(s)`);
   results.notes.push(`many tags: gantry listed the ${TAG_COUNT} tags in ${pages} GET …/tags/list request(s) (its --debug trail, untimed); each page the registry sends is one.`);
   const argv = (tool: string): string[] => tagsArgv(tool as 'gantry' | 'skopeo', bc.tools, endpoint(plain), TAGS_REPO);
-  results.scenarios.push(await latencyScenario(bc, 'many-tags', 'tags', `${TAG_COUNT} tags`, 0, ['gantry', 'skopeo'], argv, runs * LATENCY_RUN_FACTOR));
+  // `node -e 0` beside them: Node's start-up alone, the bound of any Node CLI's listing.
+  const withNode = (tool: string): string[] => (tool === 'node' ? nodeStartArgv() : argv(tool));
+  results.scenarios.push(await latencyScenario(bc, 'many-tags', 'tags', `${TAG_COUNT} tags`, 0, ['gantry', 'skopeo', 'node'], withNode, runs * LATENCY_RUN_FACTOR));
 }
 
 /**

@@ -66,8 +66,8 @@ export async function seed(ctx: ToolContext, image: BenchImage, reg: BenchRegist
 }
 
 /**
- * `runs` alternating runs of gantry, skopeo and the floor. push goes into `dest`, restarted
- * empty before each run; pull reads `src` (which must hold the image); copy goes `src` → `dest`.
+ * `runs` alternating runs of gantry, skopeo, the floor and the Node floor. push goes into `dest`, restarted empty before each run; pull reads `src` (which
+ * must hold the image); copy goes `src` → `dest`.
  */
 export async function transferScenario(
   bc: BenchContext, set: ScenarioSet, scenario: 'push' | 'pull' | 'copy', image: BenchImage, src: BenchRegistry, dest: BenchRegistry, runs: number,
@@ -76,7 +76,7 @@ export async function transferScenario(
   const samples: Sample[] = [];
   const outDir = join(bc.scratch, 'pulled');
   for (let i = 0; i < runs; i++) {
-    for (const tool of order<Mover>(['gantry', 'skopeo', 'floor'], i)) {
+    for (const tool of order<Mover>(['gantry', 'skopeo', 'floor', 'node-floor'], i)) {
       let argv: string[];
       if (scenario === 'pull') {
         rmSync(outDir, { recursive: true, force: true });
@@ -110,7 +110,7 @@ export async function latencyScenario(
 export function readOnlyArgv(ctx: ToolContext, scenario: 'inspect' | 'digest' | 'tags', src: Endpoint): (tool: Tool) => string[] {
   return (tool) => {
     if (tool === 'node') return nodeStartArgv();
-    if (tool === 'floor') throw new Error(`${scenario}: the floor has no command`);
+    if (tool === 'floor' || tool === 'node-floor') throw new Error(`${scenario}: the ${tool} has no command`);
     if (scenario === 'inspect') return inspectArgv(tool, ctx, src);
     return scenario === 'digest' ? digestArgv(tool, ctx, src) : tagsArgv(tool, ctx, src);
   };

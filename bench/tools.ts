@@ -1,17 +1,22 @@
 /**
  * The command lines each contender runs for each scenario: gantry (the built CLI), skopeo, and
  * the floor — parallel `curl` moving the same bytes with nothing in between, i.e. what the
- * registries and the disk can take. In the latency scenarios (inspect, digest, tags) `node`
+ * registries and the disk can take — and the Node floor (bench/node-floor.mjs). In the latency scenarios (inspect, digest, tags) `node`
  * is `node -e 0`: what starting Node alone costs on the machine, in the same environment.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BenchImage } from './image.js';
 import { LAYOUT_TAG } from './image.js';
 
-export type Tool = 'gantry' | 'skopeo' | 'floor' | 'node';
-/** The contenders of the transfer scenarios (push, pull, copy). */
-export type Mover = 'gantry' | 'skopeo' | 'floor';
+export type Tool = 'gantry' | 'skopeo' | 'floor' | 'node' | 'node-floor';
+/**
+ * The contenders of the transfer scenarios (push, pull, copy). `node-floor` is
+ * bench/node-floor.mjs: the same transfer by the least Node program that checks what gantry
+ * checks, which says how much of a ratio Node itself costs (start-up, node:http, streams).
+ */
+export type Mover = 'gantry' | 'skopeo' | 'floor' | 'node-floor';
 /** The repository and tag every scenario uses. */
 export const REPO = 'bench/img';
 export const TAG = 'v1';
@@ -38,6 +43,12 @@ export interface ToolContext {
 const ref = (e: Endpoint): string => `${e.host}/${REPO}:${TAG}`;
 const url = (e: Endpoint): string => `${e.tls ? 'https' : 'http'}://${e.host}`;
 
+const NODE_FLOOR = fileURLToPath(new URL('node-floor.mjs', import.meta.url));
+
+function nodeFloor(ctx: ToolContext, e: Endpoint[], args: string[]): string[] {
+  return [process.execPath, NODE_FLOOR, ...(e.some((x) => x.tls) ? ['--ca', ctx.caFile] : []), ...args];
+}
+
 function gantry(ctx: ToolContext, args: string[]): string[] {
   return [process.execPath, ...ctx.nodeFlags, ctx.gantryBin, ...args, '--quiet', ...ctx.gantryFlags];
 }
@@ -49,12 +60,14 @@ function skopeoTls(side: 'src' | 'dest', e: Endpoint): string[] {
 export function pushArgv(tool: Mover, ctx: ToolContext, image: BenchImage, dest: Endpoint): string[] {
   if (tool === 'gantry') return gantry(ctx, ['push', image.dir, ref(dest), '--certs-dir', ctx.certsDir]);
   if (tool === 'skopeo') return ['skopeo', 'copy', '-q', ...skopeoTls('dest', dest), `oci:${image.dir}:${LAYOUT_TAG}`, `docker://${ref(dest)}`];
+  if (tool === 'node-floor') return nodeFloor(ctx, [dest], ['push', image.dir, LAYOUT_TAG, url(dest), REPO, TAG]);
   return floorScript(ctx, 'push', floorPushScript(ctx, image, dest));
 }
 
 export function pullArgv(tool: Mover, ctx: ToolContext, image: BenchImage, src: Endpoint, outDir: string): string[] {
   if (tool === 'gantry') return gantry(ctx, ['pull', ref(src), outDir, '--certs-dir', ctx.certsDir]);
   if (tool === 'skopeo') return ['skopeo', 'copy', '-q', ...skopeoTls('src', src), `docker://${ref(src)}`, `oci:${outDir}:${TAG}`];
+  if (tool === 'node-floor') return nodeFloor(ctx, [src], ['pull', url(src), REPO, TAG, outDir]);
   return floorScript(ctx, 'pull', floorPullScript(ctx, image, src, outDir));
 }
 
@@ -63,6 +76,7 @@ export function copyArgv(tool: Mover, ctx: ToolContext, image: BenchImage, src: 
   if (tool === 'skopeo') {
     return ['skopeo', 'copy', '-q', ...skopeoTls('src', src), ...skopeoTls('dest', dest), `docker://${ref(src)}`, `docker://${ref(dest)}`];
   }
+  if (tool === 'node-floor') return nodeFloor(ctx, [src, dest], ['copy', url(src), url(dest), REPO, TAG]);
   return floorScript(ctx, 'copy', floorCopyScript(ctx, image, src, dest));
 }
 

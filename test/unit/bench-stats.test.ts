@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTargets, describeCheck, isFullRun, ratiosSvg } from '../../bench/report.js';
+import { checkTargets, describeCheck, isFullRun, markdown, ratiosSvg } from '../../bench/report.js';
 import type { BenchResults } from '../../bench/results-model.js';
 import { pairRatio, spread, summarize } from '../../bench/stats.js';
 import type { Sample } from '../../bench/stats.js';
@@ -80,4 +80,26 @@ test('only a full run may rewrite the README block (not quick, partial or embedd
   assert.equal(isFullRun(run('quick-scaling')), false);
   assert.equal(isFullRun(run('1GiB-partial')), false);
   assert.equal(isFullRun(run('1GiB-embedded')), false);
+});
+
+test('the bounds table sets the least Node program beside each skopeo and floor target, from the same-run pairs', () => {
+  const results: BenchResults = {
+    date: '2026-01-01T00:00:00.000Z', set: 'test', runs: 2,
+    machine: { cpus: 2, cpuModel: 'x', memGiB: 1, node: 'v20', skopeo: 's', dockerRegistry: 'd', gantryJobs: '6' },
+    scenarios: [
+      // Node floor / skopeo: 1.5 and 2.5 (median 2.0, over 0.8); gantry / Node floor: 2 and 1.2 (median 1.6).
+      {
+        scenario: 'pull', set: 'small', image: '10x3MiB', bytes: 1,
+        samples: [s('gantry', 0, 3), s('skopeo', 0, 1), s('floor', 0, 2), s('node-floor', 0, 1.5), s('gantry', 1, 3), s('skopeo', 1, 1), s('floor', 1, 2), s('node-floor', 1, 2.5)],
+      },
+      // node -e 0 / skopeo 0.5 (within 0.8): a Node CLI could meet this one.
+      { scenario: 'tags', set: 'many-tags', image: '10000 tags', bytes: 0, samples: [s('gantry', 0, 3), s('skopeo', 0, 2), s('node', 0, 1)] },
+    ],
+    scaling: [], embedded: [], notes: [],
+  };
+  const md = markdown(results);
+  assert.match(md, /\| pull 10x3MiB: gantry\/skopeo ≤ 0\.8 \| Node floor\/skopeo 2\.00 \(1\.50–2\.50\) \| over 0\.8 \| gantry\/Node floor 1\.60 \(1\.20–2\.00\) \|/);
+  assert.match(md, /\| tags \(10000 tags\): gantry\/skopeo ≤ 0\.8 \| node -e 0\/skopeo 0\.50 \(0\.50–0\.50\) \| within 0\.8 \| gantry\/node -e 0 3\.00 \(3\.00–3\.00\) \|/);
+  // A pull has no floor target, so no floor line either.
+  assert.doesNotMatch(md, /\| pull 10x3MiB: gantry\/floor/);
 });
