@@ -104,15 +104,15 @@ function cpuPerGiB(r: ScenarioResult, tool: Mover): string {
 }
 
 function transferTable(rows: ScenarioResult[]): string {
-  let md = '| scenario | image | gantry s | skopeo s | floor s | Node floor s | gantry/skopeo | gantry/floor | gantry/Node floor | CPU s/GiB gantry | skopeo | floor | Node floor | RSS MiB gantry | skopeo | floor |\n';
-  md += '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+  let md = '| scenario | image | gantry s | skopeo s | floor s | Node floor s | gantry/skopeo | gantry/floor | gantry/Node floor | CPU s/GiB gantry | skopeo | floor | Node floor | RSS MiB gantry | skopeo | floor | Node floor |\n';
+  md += '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
   for (const r of rows) {
     const [g, k, f, n] = (['gantry', 'skopeo', 'floor', 'node-floor'] as const).map((t) => summarize(r.samples, t));
     const [rk, rf, rn] = (['skopeo', 'floor', 'node-floor'] as const).map((t) => pairRatio(r.samples, t));
     md += `| ${r.scenario} | ${r.image} | ${g ? range(g.wall) : '–'} | ${k ? range(k.wall) : '–'} | ${f ? range(f.wall) : '–'} | ${n ? range(n.wall) : '–'} `;
     md += `| ${rk ? range(rk) : '–'} | ${rf ? range(rf) : '–'} | ${rn ? range(rn) : '–'} `;
     md += `| ${cpuPerGiB(r, 'gantry')} | ${cpuPerGiB(r, 'skopeo')} | ${cpuPerGiB(r, 'floor')} | ${cpuPerGiB(r, 'node-floor')} `;
-    md += `| ${g ? range(g.peakRssMiB, 0) : '–'} | ${k ? range(k.peakRssMiB, 0) : '–'} | ${f ? range(f.peakRssMiB, 0) : '–'} |\n`;
+    md += `| ${g ? range(g.peakRssMiB, 0) : '–'} | ${k ? range(k.peakRssMiB, 0) : '–'} | ${f ? range(f.peakRssMiB, 0) : '–'} | ${n ? range(n.peakRssMiB, 0) : '–'} |\n`;
   }
   return md;
 }
@@ -259,6 +259,12 @@ function boundsTable(results: BenchResults): string {
       const name = bound === 'node' ? 'node -e 0' : 'Node floor';
       md += `| ${labelOf(r)}: gantry/${other} ≤ ${g} | ${name}/${other} ${range(b)} | ${b.median > g ? `over ${g}` : `within ${g}`} | gantry/${name} ${range(own)} |\n`;
     }
+  }
+  const nodeRss = results.scenarios.filter((r) => TRANSFERS.includes(r.scenario)).flatMap((r) => r.samples.filter((x) => x.tool === 'node-floor').map((x) => ({ r, mib: x.peakRssMiB })));
+  if (nodeRss.length) {
+    const peak = nodeRss.reduce((a, b) => (b.mib > a.mib ? b : a));
+    const over = nodeRss.filter((x) => x.mib > RSS_TARGET_MIB).length;
+    md += `| gantry peak RSS ≤ ${RSS_TARGET_MIB} MiB in every transfer | Node floor's peak ${peak.mib.toFixed(0)} MiB (${labelOf(peak.r)}); ${over} of ${nodeRss.length} Node floor runs over ${RSS_TARGET_MIB} MiB | ${peak.mib > RSS_TARGET_MIB ? `over ${RSS_TARGET_MIB}` : `within ${RSS_TARGET_MIB}`} | |\n`;
   }
   return md ? `| target | the least Node program, same run | its median against the target | what gantry adds |\n|---|---|---|---|\n${md}` : '';
 }

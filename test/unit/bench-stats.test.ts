@@ -100,6 +100,7 @@ test('the bounds table sets the least Node program beside each skopeo and floor 
   const md = markdown(results);
   assert.match(md, /\| pull 10x3MiB: gantry\/skopeo ≤ 0\.8 \| Node floor\/skopeo 2\.00 \(1\.50–2\.50\) \| over 0\.8 \| gantry\/Node floor 1\.60 \(1\.20–2\.00\) \|/);
   assert.match(md, /\| tags \(10000 tags\): gantry\/skopeo ≤ 0\.8 \| node -e 0\/skopeo 0\.50 \(0\.50–0\.50\) \| within 0\.8 \| gantry\/node -e 0 3\.00 \(3\.00–3\.00\) \|/);
+  assert.match(md, /\| gantry peak RSS ≤ 100 MiB in every transfer \| Node floor's peak 100 MiB \(pull 10x3MiB\); 0 of 2 Node floor runs over 100 MiB \| within 100 \|/);
   // A pull has no floor target, so no floor line either.
   assert.doesNotMatch(md, /\| pull 10x3MiB: gantry\/floor/);
 });
