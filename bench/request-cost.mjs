@@ -7,6 +7,7 @@
 //
 //   npm run build && node bench/request-cost.mjs HOST REPO TAG gantry|node [N]
 import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
 
 const [host, repo, tag, mode, count] = process.argv.slice(2);
 if (!host || !repo || !tag || (mode !== 'gantry' && mode !== 'node')) throw new Error('usage: request-cost.mjs HOST REPO TAG gantry|node [N]');
