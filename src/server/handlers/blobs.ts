@@ -30,7 +30,8 @@ export async function getBlob(ctx: RequestContext, cache?: PullThroughCache): Pr
   } else {
     res.writeHead(200, { ...common, 'Content-Length': blob.size });
   }
-  await pipeline(blob.stream, res);
+  if (blob.writeTo) await blob.writeTo(res);
+  else await pipeline(blob.stream, res);
 }
 
 interface OpenedRange {

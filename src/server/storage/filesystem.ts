@@ -30,6 +30,7 @@ import { manifestUnknown, RegistryErrorCode, RegistryRequestError } from '../err
 import { checkManifest } from '../manifest-check.js';
 import { renameDurably, writeFileAtomic } from '../../fs/atomic-file.js';
 import { removeStaleTemps } from '../../fs/stale-temp.js';
+import { pumpFile } from './file-pump.js';
 import { FilesystemUploads } from './filesystem-uploads.js';
 import { StorageLayout } from './layout.js';
 import { findFile, keepFile, pathExists as exists, removeFile, restoreFromTrash, restoreTrash } from './trash.js';
@@ -128,8 +129,16 @@ class FilesystemStorage implements Storage {
     try {
       const { size } = await handle.stat();
       const r = range?.(size);
-      const stream = handle.createReadStream({ start: r?.start ?? 0, end: r ? r.end : Math.max(size - 1, 0), highWaterMark: READ_BUFFER });
-      return { size, stream: stream as Readable };
+      const start = r?.start ?? 0;
+      const end = r ? r.end : size - 1;
+      return {
+        size,
+        // The handle is read one way: a stream (closed at its end) or writeTo (closed by the pump).
+        get stream() {
+          return handle.createReadStream({ start, end: Math.max(end, start), highWaterMark: READ_BUFFER }) as Readable;
+        },
+        writeTo: (dest) => pumpFile(handle, start, end, dest, READ_BUFFER),
+      };
     } catch (err) {
       await handle.close();
       throw err;

@@ -6,7 +6,7 @@
  * through its link, so deleting a blob from one repository never affects another. A blob
  * becomes visible only once its upload is committed with a verified digest.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** A descriptor of a manifest that names another as its `subject` (the referrers API). */
 export interface ReferrerDescriptor {
@@ -50,7 +50,12 @@ export interface ByteRange {
 export interface OpenedBlob {
   size: number;
   /** The whole blob or the range asked for. */
-  stream: Readable;
+  readonly stream: Readable;
+  /**
+   * Writes the same bytes into `dest` and ends it, instead of `stream` (use one or the other):
+   * the filesystem storage reuses its read buffers this way (src/server/storage/file-pump.ts).
+   */
+  writeTo?(dest: Writable): Promise<void>;
 }
 
 export interface Storage {
