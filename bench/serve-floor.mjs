@@ -1,50 +1,121 @@
 #!/usr/bin/env node
-// The serving floor of the embedded-registry pull (bench/run.ts, "embedded"): the least a Node
-// server costs that serves an image's blobs over node:http — an OCI layout read-only, each blob
-// a file piped into the response (`stream.pipeline`, 1 MiB reads), no storage layout, auth,
-// metrics or checks. Beside `gantry serve` and docker-registry it says how much of the serving
-// CPU is Node's way of sending a file (read into memory, written to the socket: Node's HTTP
-// server has no sendfile) and how much is gantry's.
+// The registry floor of the embedded-registry section (bench/serving.ts): the least a Node
+// server costs that takes an image's uploads and serves its pulls over node:http(s), with no
+// storage layout, auth, metrics, garbage collection or checks beyond the digest. Beside
+// `gantry serve` and docker-registry it says how much of a server's CPU is Node's (HTTP
+// parsing, TLS, reading and writing files, sha256) and how much is gantry's.
 //
-//   node bench/serve-floor.mjs LAYOUT_DIR PORT
+//   node bench/serve-floor.mjs DIR PORT [CERT KEY]
 //
-// Serves GET /v2/, GET|HEAD /v2/<name>/manifests/<ref> (the layout's first manifest, whatever
-// the name and ref) and GET|HEAD /v2/<name>/blobs/<digest> on 127.0.0.1:PORT until SIGTERM.
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
+// Serves on 127.0.0.1:PORT (https with CERT and KEY) until SIGTERM:
+//   GET /v2/                                     200
+//   HEAD|GET /v2/<name>/blobs/<digest>           DIR/blobs/<hex>, piped into the response (1 MiB reads)
+//   POST /v2/<name>/blobs/uploads/               202, a session
+//   PATCH <session>                              the body appended to the session's file, hashed on the way
+//   PUT <session>?digest=D                       the body (if any) appended; the digest checked; fsync; rename to DIR/blobs/<hex>
+//   PUT|HEAD|GET /v2/<name>/manifests/<ref>      kept in memory by name and ref (and by digest)
+// DIR may hold an OCI layout already (its index.json's first manifest answers every manifest
+// GET that nothing was PUT for).
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { createServer as createHttp } from 'node:http';
+import { createServer as createHttps } from 'node:https';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-const [layout, port] = process.argv.slice(2);
-if (!layout || !port) throw new Error('usage: serve-floor.mjs LAYOUT_DIR PORT');
-const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
-const top = index.manifests[0];
-const blobPath = (digest) => join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
+const [dir, port, cert, key] = process.argv.slice(2);
+if (!dir || !port) throw new Error('usage: serve-floor.mjs DIR PORT [CERT KEY]');
+const blobs = join(dir, 'blobs', 'sha256');
+const uploads = join(dir, 'uploads');
+await mkdir(blobs, { recursive: true });
+const blobPath = (digest) => join(blobs, digest.slice('sha256:'.length));
+const manifests = new Map();
+const indexFile = join(dir, 'index.json');
+const layoutTop = existsSync(indexFile) ? JSON.parse(readFileSync(indexFile, 'utf8')).manifests[0] : undefined;
+/** Upload sessions: their file, running hash and size. */
+const sessions = new Map();
 
-const server = createServer(async (req, res) => {
-  try {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/v2/') return void res.end('{}');
-    const manifest = /^\/v2\/.+\/manifests\/[^/]+$/.test(url.pathname);
-    const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
-    if (!manifest && !blob) {
-      res.statusCode = 404;
+async function receive(req, session) {
+  req.on('data', (c) => {
+    session.hash.update(c);
+    session.size += c.length;
+  });
+  await pipeline(req, createWriteStream(session.file, { flags: 'a' }));
+}
+
+async function handle(req, res) {
+  const url = new URL(req.url, 'http://x');
+  const path = url.pathname;
+  if (path === '/v2/') return void res.end('{}');
+  let m = /^\/v2\/(.+)\/blobs\/uploads\/$/.exec(path);
+  if (m && req.method === 'POST') {
+    const id = randomUUID();
+    await mkdir(uploads, { recursive: true });
+    sessions.set(id, { file: join(uploads, id), hash: createHash('sha256'), size: 0 });
+    req.resume();
+    res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}`, range: '0-0', 'content-length': 0 });
+    return void res.end();
+  }
+  m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(path);
+  if (m) {
+    const session = sessions.get(m[2]);
+    if (!session) return void res.writeHead(404).end();
+    await receive(req, session);
+    if (req.method === 'PATCH') {
+      res.writeHead(202, { location: path, range: `0-${Math.max(session.size - 1, 0)}`, 'content-length': 0 });
       return void res.end();
     }
-    const digest = manifest ? top.digest : blob[1];
-    const path = blobPath(digest);
-    const { size } = await stat(path);
-    res.setHeader('content-length', size);
-    res.setHeader('docker-content-digest', digest);
-    res.setHeader('content-type', manifest ? top.mediaType : 'application/octet-stream');
-    if (req.method === 'HEAD') return void res.end();
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), res);
-  } catch (err) {
-    if (!res.headersSent) res.statusCode = err?.code === 'ENOENT' ? 404 : 500;
-    res.end();
+    const digest = url.searchParams.get('digest');
+    if (`sha256:${session.hash.digest('hex')}` !== digest) return void res.writeHead(400).end('digest mismatch');
+    const fh = await open(session.file, 'r+');
+    await fh.sync();
+    await fh.close();
+    await rename(session.file, blobPath(digest));
+    sessions.delete(m[2]);
+    res.writeHead(201, { location: `/v2/${m[1]}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': 0 });
+    return void res.end();
   }
-});
+  m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+  if (m) {
+    req.resume();
+    const size = await stat(blobPath(m[2])).then((s) => s.size, () => undefined);
+    if (size === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': size, 'docker-content-digest': m[2], 'content-type': 'application/octet-stream' });
+    if (req.method === 'HEAD') return void res.end();
+    return pipeline(createReadStream(blobPath(m[2]), { highWaterMark: 1 << 20 }), res);
+  }
+  m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+  if (m) {
+    if (req.method === 'PUT') {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const body = Buffer.concat(chunks);
+      const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+      const entry = { body, mediaType: req.headers['content-type'], digest };
+      manifests.set(`${m[1]}:${m[2]}`, entry);
+      manifests.set(`${m[1]}:${digest}`, entry);
+      res.writeHead(201, { location: path, 'docker-content-digest': digest, 'content-length': 0 });
+      return void res.end();
+    }
+    req.resume();
+    let entry = manifests.get(`${m[1]}:${m[2]}`);
+    if (!entry && layoutTop) entry = { body: readFileSync(blobPath(layoutTop.digest)), mediaType: layoutTop.mediaType, digest: layoutTop.digest };
+    if (!entry) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': entry.body.length, 'content-type': entry.mediaType, 'docker-content-digest': entry.digest });
+    return void res.end(req.method === 'HEAD' ? undefined : entry.body);
+  }
+  req.resume();
+  res.writeHead(404).end();
+}
+
+const listener = (req, res) => {
+  handle(req, res).catch(() => {
+    if (!res.headersSent) res.statusCode = 500;
+    res.end();
+  });
+};
+const server = cert && key ? createHttps({ cert: readFileSync(cert), key: readFileSync(key) }, listener) : createHttp(listener);
 server.keepAliveTimeout = 30_000;
 server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
