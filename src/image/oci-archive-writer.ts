@@ -39,6 +39,7 @@ import { INDEX_JSON, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, blobPath, isValidRefNa
 import type { LayoutEntry } from './layout-index.js';
 import type { BlobOptions, PutManifestOptions, RawManifest, ReferrerDestination } from './types.js';
 import { ArchiveTemp } from './archive-temp.js';
+import { drainedOrClosed } from '../fs/drained.js';
 
 /** Options for writing an `oci-archive:` tarball. */
 export interface OciArchiveDestinationOptions {
@@ -50,19 +51,6 @@ export interface OciArchiveDestinationOptions {
 const END_OF_ARCHIVE = Buffer.alloc(1024);
 /** Entries carry a fixed time, so that the same image makes the same archive. */
 const ENTRY_MTIME = new Date(0);
-
-/** Resolves when `stream` drains or closes (a destroyed entry never drains). */
-function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.once('drain', done);
-    stream.once('close', done);
-  });
-}
 
 /** Writes one image (or index), and its referrers, into a new OCI-layout tarball; blobs are written one at a time. */
 export class OciArchiveDestination implements ReferrerDestination {

@@ -9,19 +9,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-
-/** Resolves when `dest` can take more, or has closed (the caller then stops). */
-function drained(dest: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      dest.off('drain', done);
-      dest.off('close', done);
-      resolve();
-    };
-    dest.on('drain', done);
-    dest.on('close', done);
-  });
-}
+import { drainedOrClosed } from '../../fs/drained.js';
 
 /**
  * Writes bytes `start`..`end` (inclusive) of `handle` into `dest`, ends it, and closes the
@@ -46,7 +34,7 @@ export async function pumpFile(handle: FileHandle, start: number, end: number, d
       const more = dest.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => {
         if (!err) free.push(buf);
       });
-      if (!more) await drained(dest);
+      if (!more) await drainedOrClosed(dest);
     }
     if (failure) throw failure;
     if (!dest.destroyed && !dest.writableEnded) dest.end();
