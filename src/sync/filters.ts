@@ -1,7 +1,7 @@
 /**
  * The filters of a sync: repository patterns (globs or `/regex/`), tag selection (regex,
- * exclusion, semver range, the newest N), immutable tags, and the shard a tag belongs to.
- * Pure functions over names; nothing here sends a request.
+ * exclusion, semver range, the newest N) and immutable tags; the shard a tag belongs to is in
+ * `shard.ts`. Pure functions over names; nothing here sends a request.
  */
 import semver, { type SemVer } from 'semver';
 import type { SyncTagFilter } from './config.js';

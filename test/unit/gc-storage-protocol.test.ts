@@ -61,6 +61,7 @@ describe('directory storage beside a collection', () => {
     assert.ok(await moveToTrash(layout, layout.link(REPO, d)));
     const opened = await storage.openBlob(REPO, d.toString());
     assert.ok(opened);
+    assert.equal(opened.stream, opened.stream, 'one stream per opened blob, however often it is asked for');
     opened.stream.destroy();
     const m = manifest(await putBlob(storage, fresh()), await putBlob(storage, fresh()));
     await storage.putManifest(REPO, m);

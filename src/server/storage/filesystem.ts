@@ -131,11 +131,12 @@ class FilesystemStorage implements Storage {
       const r = range?.(size);
       const start = r?.start ?? 0;
       const end = r ? r.end : size - 1;
+      // The handle is read one way: the stream (made on first use, closed at its end) or writeTo (closed by the pump).
+      let stream: Readable | undefined;
       return {
         size,
-        // The handle is read one way: a stream (closed at its end) or writeTo (closed by the pump).
         get stream() {
-          return handle.createReadStream({ start, end: Math.max(end, start), highWaterMark: READ_BUFFER }) as Readable;
+          return (stream ??= handle.createReadStream({ start, end: Math.max(end, start), highWaterMark: READ_BUFFER }) as Readable);
         },
         writeTo: (dest) => pumpFile(handle, start, end, dest, READ_BUFFER),
       };
