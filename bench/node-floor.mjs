@@ -120,17 +120,12 @@ async function pull(src, repo, tag, out) {
   await each([manifest.config, ...manifest.layers], async (desc) => {
     const res = await getBlob(src, repo, desc.digest);
     const tmp = join(blobsDir, `.tmp-${desc.digest.slice(7)}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    res.on('data', (c) => {
-      hash.update(c);
-      size += c.length;
-    });
+    const ok = checked(res, desc);
     await new Promise((resolve, reject) => res.pipe(createWriteStream(tmp)).on('close', resolve).on('error', reject));
+    await ok;
     const fh = await open(tmp, 'r+');
     await fh.sync();
     await fh.close();
-    if (size !== desc.size || `sha256:${hash.digest('hex')}` !== desc.digest) throw new Error(`${desc.digest}: size or digest mismatch`);
     await rename(tmp, join(blobsDir, desc.digest.slice(7)));
   });
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;

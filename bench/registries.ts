@@ -118,17 +118,22 @@ function answers(port: number, tls: boolean): Promise<boolean> {
   });
 }
 
-/** `gantry serve` (the built CLI) on a free port with its storage in `storageDir`. */
-export async function startGantryServe(gantryBin: string, storageDir: string, pki?: BenchPki): Promise<BenchRegistry> {
+/** A bench server run by Node, with everything of a BenchRegistry but its kind. */
+export type NodeServer = Omit<BenchRegistry, 'kind'>;
+
+/**
+ * A Node server (`gantry serve`, the registry floor) on a free port with its storage in
+ * `storageDir`: `argv(host)` starts it on empty storage, it is ready when `/v2/` answers, and
+ * `reset()` stops it and starts it again the same way.
+ */
+export async function startNodeServer(name: string, storageDir: string, argv: (host: string) => string[], pki?: BenchPki): Promise<NodeServer> {
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const certDir = pki?.trust(host);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     emptyDir(storageDir);
-    const args = [gantryBin, 'serve', '--listen', host, '--storage', storageDir, '--quiet'];
-    if (pki) args.push('--tls-cert', pki.server.certFile, '--tls-key', pki.server.keyFile);
-    const c = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, argv(host), { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     let stderr = '';
     c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -136,7 +141,7 @@ export async function startGantryServe(gantryBin: string, storageDir: string, pk
     while (!(await answers(port, pki !== undefined))) {
       if (c.exitCode !== null || Date.now() > deadline) {
         c.kill('SIGKILL');
-        throw new Error(`gantry serve did not start on ${host}: ${stderr}`);
+        throw new Error(`${name} did not start on ${host}: ${stderr}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -153,7 +158,6 @@ export async function startGantryServe(gantryBin: string, storageDir: string, pk
   await launch();
   return {
     host,
-    kind: 'gantry serve',
     tls: pki !== undefined,
     ...(certDir ? { certDir } : {}),
     async reset() {
@@ -166,4 +170,13 @@ export async function startGantryServe(gantryBin: string, storageDir: string, pk
       rmSync(storageDir, { recursive: true, force: true });
     },
   };
+}
+
+/** `gantry serve` (the built CLI) on a free port with its storage in `storageDir`. */
+export async function startGantryServe(gantryBin: string, storageDir: string, pki?: BenchPki): Promise<BenchRegistry> {
+  const server = await startNodeServer('gantry serve', storageDir, (host) => [
+    gantryBin, 'serve', '--listen', host, '--storage', storageDir, '--quiet',
+    ...(pki ? ['--tls-cert', pki.server.certFile, '--tls-key', pki.server.keyFile] : []),
+  ], pki);
+  return { ...server, kind: 'gantry serve' };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { GIB, MIB } from './image.js';
 import type { BenchResults, EmbeddedRow, Scenario, ScenarioResult, ScenarioSet } from './results-model.js';
 import { pairRatio, runRatio, spread, summarize } from './stats.js';
-import type { Sample, Spread } from './stats.js';
+import type { Spread } from './stats.js';
 import type { Mover, Tool } from './tools.js';
 
 /** Ratio targets of one scenario: gantry's time over each contender's, at most this (medians of same-run pairs). */
@@ -234,12 +234,6 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   return checks;
 }
 
-/** `num`'s wall time over `den`'s, run by run (same-run pairs), summarised. */
-function toolRatio(samples: Sample[], num: Tool, den: Tool): Spread | undefined {
-  const of = (tool: Tool) => samples.filter((s) => s.tool === tool).map((s) => ({ run: s.run, value: s.wallSeconds }));
-  return runRatio(of(num), of(den));
-}
-
 /**
  * Each ratio target against skopeo or the floor, beside the same ratio for the least Node
  * program: the Node floor for transfers (bench/node-floor.mjs), `node -e 0` for listings. A
@@ -253,7 +247,7 @@ function boundsTable(results: BenchResults): string {
     const bound: Tool = TRANSFERS.includes(r.scenario) ? 'node-floor' : 'node';
     for (const other of ['skopeo', 'floor'] as const) {
       const g = goal?.[other];
-      const b = toolRatio(r.samples, bound, other);
+      const b = pairRatio(r.samples, other, bound);
       const own = pairRatio(r.samples, bound);
       if (g === undefined || !b || !own) continue;
       const name = bound === 'node' ? 'node -e 0' : 'Node floor';

@@ -66,8 +66,9 @@ export async function seed(ctx: ToolContext, image: BenchImage, reg: BenchRegist
 }
 
 /**
- * `runs` alternating runs of gantry, skopeo, the floor and the Node floor. push goes into `dest`, restarted empty before each run; pull reads `src` (which
- * must hold the image); copy goes `src` → `dest`.
+ * `runs` alternating runs of gantry, skopeo, the floor and the Node floor. push goes into
+ * `dest`, restarted empty before each run; pull reads `src` (which must hold the image); copy
+ * goes `src` → `dest`.
  */
 export async function transferScenario(
   bc: BenchContext, set: ScenarioSet, scenario: 'push' | 'pull' | 'copy', image: BenchImage, src: BenchRegistry, dest: BenchRegistry, runs: number,

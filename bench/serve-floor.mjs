@@ -14,10 +14,8 @@
 //   PATCH <session>                              the body appended to the session's file, hashed on the way
 //   PUT <session>?digest=D                       the body (if any) appended; the digest checked; fsync; rename to DIR/blobs/<hex>
 //   PUT|HEAD|GET /v2/<name>/manifests/<ref>      kept in memory by name and ref (and by digest)
-// DIR may hold an OCI layout already (its index.json's first manifest answers every manifest
-// GET that nothing was PUT for).
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { createServer as createHttp } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -31,8 +29,6 @@ const uploads = join(dir, 'uploads');
 await mkdir(blobs, { recursive: true });
 const blobPath = (digest) => join(blobs, digest.slice('sha256:'.length));
 const manifests = new Map();
-const indexFile = join(dir, 'index.json');
-const layoutTop = existsSync(indexFile) ? JSON.parse(readFileSync(indexFile, 'utf8')).manifests[0] : undefined;
 /** Upload sessions: their file, running hash and size. */
 const sessions = new Map();
 
@@ -99,8 +95,7 @@ async function handle(req, res) {
       return void res.end();
     }
     req.resume();
-    let entry = manifests.get(`${m[1]}:${m[2]}`);
-    if (!entry && layoutTop) entry = { body: readFileSync(blobPath(layoutTop.digest)), mediaType: layoutTop.mediaType, digest: layoutTop.digest };
+    const entry = manifests.get(`${m[1]}:${m[2]}`);
     if (!entry) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-length': entry.body.length, 'content-type': entry.mediaType, 'docker-content-digest': entry.digest });
     return void res.end(req.method === 'HEAD' ? undefined : entry.body);

@@ -8,14 +8,12 @@
  *
  *   npm run build && node --import tsx bench/serving.ts [RUNS]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/helpers/docker-registry.js';
 import { benchImage, GIB } from './image.js';
 import { measure } from './measure.js';
-import { createBenchPki, startBenchDockerRegistry, startGantryServe, type BenchPki, type BenchRegistry } from './registries.js';
+import { createBenchPki, startBenchDockerRegistry, startGantryServe, startNodeServer, type BenchPki, type NodeServer } from './registries.js';
 import { spread } from './stats.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,46 +27,12 @@ const image = await benchImage(work, GIB, 8, (m) => console.log(m));
 const gib = image.totalBytes / GIB;
 const pki = createBenchPki(dir);
 
-const cpuOf = (pid: number | undefined): number => {
-  if (pid === undefined) return NaN;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-
-/** The registry floor as a BenchRegistry: a fresh process on empty storage at every reset. */
-async function startFloor(storage: string, tls?: BenchPki): Promise<BenchRegistry> {
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const certDir = tls?.trust(host);
-  let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    rmSync(storage, { recursive: true, force: true });
-    mkdirSync(storage, { recursive: true });
-    const args = [join(root, 'bench', 'serve-floor.mjs'), storage, String(port), ...(tls ? [tls.server.certFile, tls.server.keyFile] : [])];
-    child = spawn(process.execPath, args, { stdio: 'inherit' });
-    await new Promise((r) => setTimeout(r, 400));
-  };
-  const stopChild = async (): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    await gone;
-  };
-  await launch();
-  return {
-    host,
-    kind: 'gantry serve', // unused here; the name printed is the caller's
-    tls: tls !== undefined,
-    ...(certDir ? { certDir } : {}),
-    async reset() {
-      await stopChild();
-      await launch();
-    },
-    cpuSeconds: () => cpuOf(child?.pid),
-    stop: stopChild,
-  };
-}
+/** The registry floor on empty storage (again at every reset). */
+const startFloor = (storage: string, tls?: BenchPki): Promise<NodeServer> =>
+  startNodeServer('the registry floor', storage, (host) => [
+    join(root, 'bench', 'serve-floor.mjs'), storage, host.split(':')[1]!,
+    ...(tls ? [tls.server.certFile, tls.server.keyFile] : []),
+  ], tls);
 
 const source = await startBenchDockerRegistry(join(dir, 'source'));
 const plain = {
@@ -86,7 +50,7 @@ const names = Object.keys(plain) as Name[];
 const rows = new Map<string, { wall: number[]; cpu: number[] }>();
 const gantry = (...args: string[]): string[] => [process.execPath, bin, ...args, '--certs-dir', pki.certsDir, '--quiet'];
 
-async function timed(scenario: string, name: Name, server: BenchRegistry, argv: string[]): Promise<void> {
+async function timed(scenario: string, name: Name, server: NodeServer, argv: string[]): Promise<void> {
   const c0 = server.cpuSeconds();
   const m = await measure(argv);
   const cpu = server.cpuSeconds() - c0;
@@ -98,7 +62,7 @@ async function timed(scenario: string, name: Name, server: BenchRegistry, argv: 
 }
 
 const order = (i: number): Name[] => [...names.slice(i % names.length), ...names.slice(0, i % names.length)];
-const ref = (s: BenchRegistry): string => `${s.host}/bench/img:v1`;
+const ref = (s: NodeServer): string => `${s.host}/bench/img:v1`;
 try {
   await measure(gantry('push', image.dir, ref(source)));
   for (let i = 0; i < runs; i++) {

@@ -44,14 +44,10 @@ export function summarize(samples: Sample[], tool: Tool): ToolSummary | undefine
   };
 }
 
-/** gantry's time over `other`'s, run by run (only same-run pairs), summarised. */
-export function pairRatio(samples: Sample[], other: Tool): Spread | undefined {
-  const ratios: number[] = [];
-  for (const g of samples.filter((s) => s.tool === 'gantry')) {
-    const o = samples.find((s) => s.tool === other && s.run === g.run);
-    if (o && o.wallSeconds > 0) ratios.push(g.wallSeconds / o.wallSeconds);
-  }
-  return ratios.length ? spread(ratios) : undefined;
+/** `of`'s wall time (gantry's by default) over `other`'s, run by run (only same-run pairs), summarised. */
+export function pairRatio(samples: Sample[], other: Tool, of: Tool = 'gantry'): Spread | undefined {
+  const wall = (tool: Tool) => samples.filter((s) => s.tool === tool).map((s) => ({ run: s.run, value: s.wallSeconds }));
+  return runRatio(wall(of), wall(other));
 }
 
 /** `numerator / denominator` for each run index both have (same-run pairs), summarised. */

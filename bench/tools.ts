@@ -1,8 +1,9 @@
 /**
- * The command lines each contender runs for each scenario: gantry (the built CLI), skopeo, and
- * the floor — parallel `curl` moving the same bytes with nothing in between, i.e. what the
- * registries and the disk can take — and the Node floor (bench/node-floor.mjs). In the latency scenarios (inspect, digest, tags) `node`
- * is `node -e 0`: what starting Node alone costs on the machine, in the same environment.
+ * The command lines each contender runs for each scenario: gantry (the built CLI), skopeo, the
+ * floor — parallel `curl` moving the same bytes with nothing in between, i.e. what the
+ * registries and the disk can take — and the Node floor (bench/node-floor.mjs). In the latency
+ * scenarios (inspect, digest, tags) `node` is `node -e 0`: what starting Node alone costs on
+ * the machine, in the same environment.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
